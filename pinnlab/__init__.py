@@ -1,0 +1,13 @@
+"""pinnlab: physics-informed neural networks from declarative PDE specs."""
+
+from pinnlab.errors import ConfigError, PinnlabError, SolverError, SpecError
+from pinnlab.run import load, solve
+from pinnlab.solution import Solution
+from pinnlab.spec import PDE, Boundary, Coordinate, Data, Dirichlet, Initial, Neumann, Periodic, Problem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PDE", "Boundary", "ConfigError", "Coordinate", "Data", "Dirichlet", "Initial", "Neumann", "Periodic",
+    "PinnlabError", "Problem", "Solution", "SolverError", "SpecError", "load", "solve",
+]

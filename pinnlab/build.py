@@ -1,0 +1,212 @@
+"""Turn a validated configuration into the objects a run needs: problem, geometry, model, program."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from pinnlab.autodiff import make_backend
+from pinnlab.compile import ResidualProgram
+from pinnlab.config import ModelConfig, ProblemConfig, RunConfig
+from pinnlab.equations import get_equation
+from pinnlab.errors import ConfigError, SpecError
+from pinnlab.geometry import Geometry, geometry_from_dict
+from pinnlab.nn import MLP, FourierFeatures, InputScaling, OutputTransform, PeriodicEmbedding, PINNModel
+from pinnlab.nn.layers import ACTIVATIONS
+from pinnlab.spec import CONDITION_TYPES, PDE, Periodic, Problem
+from pinnlab.spec import expr as expr_mod
+
+
+def problem_from_config(cfg: ProblemConfig, source: str = "<config>") -> Problem:
+    """A :class:`Problem` from the ``problem`` section (built-in or inline)."""
+    try:
+        if cfg.equation is not None:
+            problem = get_equation(cfg.equation, **cfg.options)
+            if cfg.parameters:
+                problem.pde = problem.pde.with_parameters(**cfg.parameters)
+                _reparse(problem)
+            if cfg.domain is not None:
+                problem.domain = cfg.domain
+            if cfg.conditions is not None:
+                problem.conditions = conditions_from_dict(cfg.conditions, source)
+                _reparse(problem)
+            if cfg.exact is not None:
+                problem.exact = cfg.exact
+                _reparse(problem)
+            return problem
+        pde = pde_from_dict(cfg.pde or {}, source)
+        conditions = conditions_from_dict(cfg.conditions or {}, source)
+        return Problem(pde, cfg.domain, conditions, exact=cfg.exact, name="custom")
+    except (SpecError, ValueError) as exc:
+        raise ConfigError(f"{source}: problem: {exc}") from None
+
+
+def _reparse(problem: Problem) -> None:
+    problem.__post_init__()
+
+
+def pde_from_dict(data: dict[str, Any], source: str = "<config>") -> PDE:
+    """An inline PDE: ``coordinates``, ``fields``, ``equations``, optional ``parameters``, ``time``."""
+    allowed = {"coordinates", "fields", "equations", "parameters", "time"}
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"{source}: unknown key 'problem.pde.{unknown[0]}'{hint}")
+    for key in ("coordinates", "fields", "equations"):
+        if key not in data:
+            raise ConfigError(f"{source}: key 'problem.pde.{key}' is missing")
+    if not isinstance(data["equations"], dict):
+        raise ConfigError(f"{source}: key 'problem.pde.equations' must map names to expressions")
+    return PDE(coordinates=list(data["coordinates"]), fields=list(data["fields"]),
+               equations=dict(data["equations"]), parameters=dict(data.get("parameters") or {}),
+               time=data.get("time"))
+
+
+def conditions_from_dict(data: dict[str, dict[str, Any]], source: str = "<config>") -> dict[str, Any]:
+    """Conditions from ``{name: {type: ..., ...}}``."""
+    out = {}
+    for name, spec in data.items():
+        if not isinstance(spec, dict) or "type" not in spec:
+            raise ConfigError(f"{source}: key 'problem.conditions.{name}' needs a 'type' "
+                              f"({', '.join(CONDITION_TYPES)})")
+        spec = dict(spec)
+        kind = spec.pop("type")
+        cls = CONDITION_TYPES.get(kind)
+        if cls is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(kind), list(CONDITION_TYPES), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{source}: key 'problem.conditions.{name}.type': unknown condition type "
+                              f"'{kind}'{hint}")
+        if kind == "data" and "points" in spec and not isinstance(spec["points"], int):
+            spec["coords"] = spec.pop("points")
+        try:
+            out[name] = cls(**spec)
+        except TypeError as exc:
+            valid = [f for f in cls.__dataclass_fields__]
+            raise ConfigError(f"{source}: key 'problem.conditions.{name}': {exc} (valid keys: type, "
+                              f"{', '.join(valid)})") from None
+    return out
+
+
+def geometry_of(problem: Problem) -> Geometry:
+    """The problem's domain as a geometry object."""
+    if isinstance(problem.domain, Geometry):
+        return problem.domain
+    pde = problem.pde
+    dims = {c.name: c.dim for c in pde.coordinates if c.dim is not None}
+    return geometry_from_dict(problem.domain, [c.name for c in pde.coordinates], pde.time, dims=dims)
+
+
+def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,
+                      generator: torch.Generator | None = None, source: str = "<config>") -> PINNModel:
+    """The network for a problem: scaling to [-1,1], embeddings, MLP, output transform."""
+    pde = problem.pde
+    if cfg.activation not in ACTIVATIONS:
+        raise ConfigError(f"{source}: key 'model.activation': unknown activation '{cfg.activation}' "
+                          f"(available: {', '.join(ACTIVATIONS)})")
+    low, high = geometry.bounding_box()
+    n_in = len(pde.columns)
+    scaling = InputScaling(low, high)
+    periodic = None
+    if cfg.periodic:
+        periods = _periods(cfg.periodic, problem, low, high, source)
+        # periods are in scaled units: the box maps to [-1, 1]
+        scaled = {col: p * 2.0 / (high[col] - low[col]) for col, p in periods.items()}
+        periodic = PeriodicEmbedding(n_in, scaled, harmonics=cfg.harmonics)
+    width_in = periodic.out_dim if periodic is not None else n_in
+    fourier = None
+    if cfg.fourier is not None:
+        fourier = FourierFeatures(width_in, cfg.fourier.features, cfg.fourier.sigma, cfg.fourier.trainable,
+                                  generator=generator)
+        width_in = fourier.out_dim
+    body = MLP(width_in, len(pde.fields), cfg.width, cfg.depth, cfg.activation, generator=generator)
+    transform = None
+    if cfg.output:
+        ns = expr_mod.Namespace(
+            fields=tuple(pde.fields), scalar_coords=pde.namespace().scalar_coords,
+            vector_coords=pde.namespace().vector_coords, parameters=tuple(pde.parameters),
+        )
+        exprs = {}
+        for field, text in cfg.output.items():
+            if field not in pde.fields:
+                raise ConfigError(f"{source}: key 'model.output.{field}': '{field}' is not a field ({pde.fields})")
+            try:
+                node = expr_mod.parse(text, ns, f"output transform of '{field}'")
+            except SpecError as exc:
+                raise ConfigError(f"{source}: key 'model.output.{field}': {exc}") from None
+            if expr_mod.max_derivative_order(node) > 0:
+                raise ConfigError(f"{source}: key 'model.output.{field}': derivatives are not allowed here")
+            exprs[pde.fields.index(field)] = node
+        transform = OutputTransform(exprs, pde.column_map(), pde.fields, pde.parameters)
+    return PINNModel(scaling, body, periodic=periodic, fourier=fourier, transform=transform)
+
+
+def _periods(spec: dict[str, float] | bool, problem: Problem, low: list[float], high: list[float],
+             source: str) -> dict[int, float]:
+    cmap = problem.pde.column_map()
+    if spec is True:
+        coords = [c.coordinate for c in problem.conditions.values() if isinstance(c, Periodic)]
+        if not coords:
+            raise ConfigError(f"{source}: key 'model.periodic': true, but the problem has no periodic condition")
+        out = {}
+        for name in coords:
+            col = cmap[name]
+            out[col] = high[col] - low[col]
+        return out
+    out = {}
+    for name, period in dict(spec).items():
+        if name not in cmap or not isinstance(cmap[name], int):
+            raise ConfigError(f"{source}: key 'model.periodic.{name}': not a scalar coordinate")
+        out[cmap[name]] = float(period)
+    return out
+
+
+def backend_from_config(cfg: RunConfig, source: str = "<config>"):
+    """The derivative backend named in ``derivatives.method``."""
+    d = cfg.derivatives
+    options: dict[str, Any] = {}
+    if d.method == "stde":
+        options = {"samples": d.samples, "kind": d.kind, "seed": d.seed}
+    elif d.method == "taylor":
+        options = {"collapsed": d.collapsed}
+    try:
+        return make_backend(d.method, **options)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: key 'derivatives.method': {exc}") from None
+
+
+def program_from_config(cfg: RunConfig, problem: Problem, source: str = "<config>") -> ResidualProgram:
+    """Compile the problem with the configured derivative backend and point counts."""
+    s = cfg.sampling
+    defaults = {"interior": s.interior, "boundary": s.boundary, "initial": s.initial}
+    problem = copy.copy(problem)
+    problem.conditions = dict(problem.conditions)
+    for name, n in s.points.items():
+        if name == "interior":
+            defaults["interior"] = n
+        elif name in problem.conditions:
+            cond = copy.copy(problem.conditions[name])
+            cond.points = n
+            problem.conditions[name] = cond
+        else:
+            raise ConfigError(f"{source}: key 'sampling.points.{name}': no such term "
+                              f"(terms: interior, {', '.join(problem.conditions)})")
+    unknown = [k for k in cfg.loss.weights if k not in problem.conditions and k not in problem.pde.equations]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], [*problem.pde.equations, *problem.conditions], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"{source}: key 'loss.weights.{unknown[0]}': no such term{hint}; terms: "
+                          f"{', '.join([*problem.pde.equations, *problem.conditions])}")
+    try:
+        return ResidualProgram(problem, backend_from_config(cfg, source), defaults)
+    except SpecError as exc:
+        raise ConfigError(f"{source}: problem: {exc}") from None

@@ -1,0 +1,78 @@
+"""Evaluate a parsed expression tree over tensors (or any values with matching ops).
+
+Leaves (symbols, derivatives) are looked up by a caller-supplied function, so the
+same tree is evaluated for residuals (tensors of derivative values) and for
+hard-constraint output transforms (plain tensors or Taylor jets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from pinnlab.spec.expr import Binary, Const, Node, Unary
+
+
+class TorchOps:
+    """Elementwise arithmetic on tensors; scalars are (N,), vectors (N, d)."""
+
+    @staticmethod
+    def _align(a: Any, b: Any) -> tuple[Any, Any]:
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dim() != b.dim():
+            if a.dim() < b.dim():
+                a = a.unsqueeze(-1)
+            else:
+                b = b.unsqueeze(-1)
+        return a, b
+
+    def const(self, value: float, like: Any) -> Any:
+        return value
+
+    def binary(self, op: str, a: Any, b: Any) -> Any:
+        a, b = self._align(a, b)
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            return a / b
+        if op == "**":
+            if isinstance(b, (int, float)) and float(b).is_integer() and 0 <= b <= 8:
+                return a ** int(b)
+            return a ** b
+        if op == "dot":
+            return (a * b).sum(-1)
+        raise ValueError(f"unknown operator {op}")
+
+    def unary(self, op: str, a: Any) -> Any:
+        if op == "neg":
+            return -a
+        if op == "sum":
+            return a.sum(-1)
+        if op == "norm2":
+            return (a * a).sum(-1)
+        if op == "sigmoid":
+            return torch.sigmoid(a)
+        if op == "arctan":
+            return torch.atan(a)
+        if not isinstance(a, torch.Tensor):
+            a = torch.as_tensor(a, dtype=torch.get_default_dtype())
+        return getattr(torch, op)(a)
+
+
+TORCH_OPS = TorchOps()
+
+
+def evaluate(node: Node, lookup: Callable[[Node], Any], ops: Any = TORCH_OPS) -> Any:
+    """Evaluate ``node``; ``lookup`` returns the value of every other leaf."""
+    if isinstance(node, Const):
+        return node.value
+    if isinstance(node, Binary):
+        return ops.binary(node.op, evaluate(node.left, lookup, ops), evaluate(node.right, lookup, ops))
+    if isinstance(node, Unary):
+        return ops.unary(node.op, evaluate(node.arg, lookup, ops))
+    return lookup(node)

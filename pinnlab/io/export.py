@@ -1,0 +1,109 @@
+"""Write a solution as VTK (ParaView) and plots.
+
+Steady problems: one ``solution.vtu`` on a structured grid. Time-dependent ones:
+``solution.pvd``, a time series of ``.vtu`` frames, and for one space dimension also
+the x–t plane as ``solution_xt.vtu``. Reference values and errors are written
+beside the prediction when the problem has a reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from pinnlab.io.plots import plot_comparison_2d, plot_field_2d, plot_history, plot_line
+from pinnlab.io.vtk import write_grid, write_time_series
+
+if TYPE_CHECKING:
+    from pinnlab.solution import Solution
+
+
+def _point_data(solution: Solution, points: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    data: dict[str, np.ndarray] = {}
+    pred = np.full((len(points), len(solution.fields)), np.nan)
+    pred[mask] = solution.predict(points[mask])
+    ref = None
+    if mask.any():
+        ref_in = solution.reference(points[mask])
+        if ref_in is not None:
+            ref = np.full_like(pred, np.nan)
+            ref[mask] = ref_in
+    for i, f in enumerate(solution.fields):
+        data[f] = pred[:, i]
+        if ref is not None and not np.all(np.isnan(ref[:, i])):
+            data[f"{f}_reference"] = ref[:, i]
+            data[f"{f}_error"] = np.abs(pred[:, i] - ref[:, i])
+    for name, members in (solution.config.get("output", {}) or {}).get("vectors", {}).items():
+        data[name] = np.stack([data[m] for m in members], axis=-1)
+    return data
+
+
+def export_vtk(solution: Solution, directory: Path, resolution: int | Sequence[int] | None = None,
+               frames: int = 11) -> list[Path]:
+    """Write the VTK files of a solution into ``directory``; returns the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    geometry = solution.geometry
+    columns = geometry.grid_columns()
+    names = [solution.coords[c] for c in columns]
+    written: list[Path] = []
+    axes, points, mask = solution.evaluation_grid(resolution)
+    if not solution.time_dependent:
+        written.append(write_grid(directory / "solution.vtu", axes, _point_data(solution, points, mask),
+                                  axis_names=names))
+        return written
+    time_col = solution.coords.index(geometry.time_name)
+    t_axis = names.index(solution.coords[time_col])
+    space_axes = [a for k, a in enumerate(axes) if k != t_axis]
+    space_names = [n for k, n in enumerate(names) if k != t_axis]
+    space_cols = [c for k, c in enumerate(columns) if k != t_axis]
+    t0, t1 = geometry.t0, geometry.t1
+    times = np.linspace(t0, t1, frames)
+    mesh = np.meshgrid(*space_axes, indexing="ij")
+    base = points[0].copy()
+    frame_data = []
+    for t in times:
+        pts = np.tile(base, (mesh[0].size, 1))
+        for col, values in zip(space_cols, mesh):
+            pts[:, col] = values.ravel()
+        pts[:, time_col] = t
+        space_points = torch.as_tensor(np.delete(pts, time_col, axis=1))
+        inside = geometry.space.contains(space_points, atol=1e-9).numpy()
+        frame_data.append(_point_data(solution, pts, inside))
+    written.append(write_time_series(directory, "solution", times.tolist(), space_axes, frame_data,
+                                     axis_names=space_names))
+    if len(space_axes) == 1:
+        written.append(write_grid(directory / "solution_xt.vtu", axes, _point_data(solution, points, mask),
+                                  axis_names=names))
+    return written
+
+
+def export_plots(solution: Solution, directory: Path, history: dict[str, list[float]] | None = None,
+                 resolution: int | Sequence[int] | None = None) -> list[Path]:
+    """Loss/error history and field plots (2-D grids as images, 1-D as lines)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if history:
+        written.append(plot_history(directory / "history.png", history))
+    axes, points, mask = solution.evaluation_grid(resolution)
+    names = [solution.coords[c] for c in solution.geometry.grid_columns()]
+    data = _point_data(solution, points, mask)
+    for f in solution.fields:
+        if len(axes) == 2:
+            shape = (len(axes[0]), len(axes[1]))
+            if f"{f}_reference" in data:
+                written.append(plot_comparison_2d(directory / f"{f}.png", axes[0], axes[1],
+                                                  data[f].reshape(shape), data[f"{f}_reference"].reshape(shape),
+                                                  names[0], names[1], f))
+            else:
+                written.append(plot_field_2d(directory / f"{f}.png", axes[0], axes[1], data[f].reshape(shape),
+                                             f, names[0], names[1]))
+        elif len(axes) == 1:
+            curves = {f: data[f]}
+            if f"{f}_reference" in data:
+                curves["reference"] = data[f"{f}_reference"]
+            written.append(plot_line(directory / f"{f}.png", axes[0], curves, names[0], f, f))
+    return written

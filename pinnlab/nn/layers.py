@@ -1,0 +1,123 @@
+"""Network building blocks. Every layer maps (N, D_in) -> (N, D_out) row by row.
+
+Layers accept either a tensor or a Taylor :class:`~pinnlab.autodiff.jet.Jet`
+(see ``forward_jet``), so derivatives can be pushed through them in Taylor mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS = ("tanh", "sin", "cos", "sigmoid", "softplus", "silu", "gelu")
+
+
+def activation_function(name: str):
+    """The elementwise function for an activation name."""
+    functions = {
+        "tanh": torch.tanh,
+        "sin": torch.sin,
+        "cos": torch.cos,
+        "sigmoid": torch.sigmoid,
+        "softplus": nn.functional.softplus,
+        "silu": nn.functional.silu,
+        "gelu": nn.functional.gelu,
+    }
+    if name not in functions:
+        raise ValueError(f"unknown activation {name!r}; available: {', '.join(ACTIVATIONS)}")
+    return functions[name]
+
+
+class Activation(nn.Module):
+    """An elementwise activation by name."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+        self.fn = activation_function(name)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+class InputScaling(nn.Module):
+    """Affine map of a bounding box onto [-1, 1] per column (fixed, not trained)."""
+
+    def __init__(self, low: list[float], high: list[float]):
+        super().__init__()
+        low_t = torch.as_tensor(low, dtype=torch.get_default_dtype())
+        high_t = torch.as_tensor(high, dtype=torch.get_default_dtype())
+        span = torch.where(high_t > low_t, high_t - low_t, torch.ones_like(high_t))
+        self.register_buffer("scale", 2.0 / span)
+        self.register_buffer("shift", -(low_t + high_t) / span)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale + self.shift
+
+
+class FourierFeatures(nn.Module):
+    """Random Fourier features [cos(2π B x), sin(2π B x)], B ~ N(0, sigma²) (Tancik et al. 2020)."""
+
+    def __init__(self, in_dim: int, n_features: int, sigma: float = 1.0, trainable: bool = False,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        b = torch.randn(in_dim, n_features, generator=generator, dtype=torch.get_default_dtype()) * sigma
+        if trainable:
+            self.B = nn.Parameter(b)
+        else:
+            self.register_buffer("B", b)
+        self.out_dim = 2 * n_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = 2 * math.pi * x @ self.B
+        return torch.cat([torch.cos(z), torch.sin(z)], dim=-1)
+
+
+class PeriodicEmbedding(nn.Module):
+    """Exact periodicity: column c with period P becomes cos(2πk x_c/P), sin(2πk x_c/P), k = 1..K.
+
+    Other columns pass through unchanged, in front of the embedded ones.
+    """
+
+    def __init__(self, in_dim: int, periods: dict[int, float], harmonics: int = 1):
+        super().__init__()
+        if not periods:
+            raise ValueError("PeriodicEmbedding needs at least one periodic column")
+        self.in_dim = in_dim
+        self.periodic = sorted(periods)
+        self.passthrough = [c for c in range(in_dim) if c not in periods]
+        freq = [[2 * math.pi * k / periods[c] for k in range(1, harmonics + 1)] for c in self.periodic]
+        self.register_buffer("frequencies", torch.as_tensor(freq, dtype=torch.get_default_dtype()))
+        self.out_dim = len(self.passthrough) + 2 * harmonics * len(self.periodic)
+
+    def forward(self, x: Tensor) -> Tensor:
+        z = (x[:, self.periodic, None] * self.frequencies).flatten(1)
+        return torch.cat([x[:, self.passthrough], torch.cos(z), torch.sin(z)], dim=-1)
+
+
+class MLP(nn.Module):
+    """Fully connected network: ``depth`` hidden layers of ``width`` units, Xavier-initialised."""
+
+    def __init__(self, in_dim: int, out_dim: int, width: int = 64, depth: int = 4, activation: str = "tanh",
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if depth < 1 or width < 1:
+            raise ValueError("MLP needs depth >= 1 and width >= 1")
+        dims = [in_dim] + [width] * depth + [out_dim]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.activation = Activation(activation)
+        for layer in self.linears:
+            bound = math.sqrt(6.0 / (layer.in_features + layer.out_features))
+            with torch.no_grad():
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                layer.bias.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.linears[:-1]:
+            x = self.activation(layer(x))
+        return self.linears[-1](x)

@@ -1,0 +1,66 @@
+"""Hard-constraint output transforms: each field is an expression of the coordinates
+and the raw network outputs, e.g. ``u: "(1 - norm2(x)) * u"`` makes u vanish on the
+unit sphere exactly, ``u: "t*u + sin(pi*x)"`` imposes an initial condition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from pinnlab.evaluate import TORCH_OPS, evaluate
+from pinnlab.spec.expr import Node, Symbol
+
+
+class OutputTransform(nn.Module):
+    """Maps (points, raw outputs) to constrained outputs.
+
+    ``expressions`` maps a field index to its expression; fields without one pass
+    through. ``columns`` maps coordinate names to a column index (scalar) or a
+    ``slice`` (vector coordinate); ``fields`` lists the field names in output order.
+    """
+
+    def __init__(self, expressions: dict[int, Node], columns: dict[str, int | slice], fields: list[str],
+                 parameters: dict[str, float]):
+        super().__init__()
+        self.expressions = expressions
+        self.columns = columns
+        self.fields = list(fields)
+        self.parameters = dict(parameters)
+
+    def _lookup(self, x: Any, raw: Any, select) -> Any:
+        def lookup(node: Node) -> Any:
+            if not isinstance(node, Symbol):
+                raise TypeError(f"derivatives are not allowed in an output transform: {node}")
+            name = node.name
+            if name in self.fields:
+                return select(raw, self.fields.index(name))
+            if name in self.columns:
+                return select(x, self.columns[name])
+            return self.parameters[name]
+
+        return lookup
+
+    def apply(self, x: Any, raw: Any, select, stack, ops: Any = TORCH_OPS, broadcast=None) -> Any:
+        """Generic evaluation over tensors or jets (``select``/``stack`` pick and join columns)."""
+        outputs = []
+        for i in range(len(self.fields)):
+            node = self.expressions.get(i)
+            if node is None:
+                outputs.append(select(raw, i))
+                continue
+            value = evaluate(node, self._lookup(x, raw, select), ops)
+            if broadcast is not None:
+                value = broadcast(value, raw)
+            outputs.append(value)
+        return stack(outputs)
+
+    def forward(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        def broadcast(value, like):
+            if not isinstance(value, torch.Tensor) or value.dim() == 0:
+                return torch.full_like(like[:, 0], float(value))
+            return value
+
+        return self.apply(x, raw, lambda t, c: t[:, c], lambda cols: torch.stack(cols, dim=-1),
+                          broadcast=broadcast)

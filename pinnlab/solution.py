@@ -1,0 +1,107 @@
+"""A trained solution: evaluate anywhere, compare with the reference, reload from a run directory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pinnlab.compile import exact_function
+from pinnlab.geometry import Geometry, TimeSpace
+from pinnlab.nn import PINNModel
+from pinnlab.spec import Problem
+
+
+class Solution:
+    """Fields of a solved problem as functions of the coordinates.
+
+    ``coords`` lists the input column names in order, ``fields`` the output names;
+    ``predict(points)`` takes an (N, len(coords)) array and returns (N, len(fields)).
+    """
+
+    def __init__(self, problem: Problem, model: PINNModel, geometry: Geometry, config: dict[str, Any] | None = None,
+                 run_dir: Path | None = None, metrics: dict[str, Any] | None = None):
+        self.problem = problem
+        self.model = model.eval()
+        self.geometry = geometry
+        self.config = config or {}
+        self.run_dir = run_dir
+        self.metrics = metrics or {}
+        self._exact = exact_function(problem)
+
+    @property
+    def coords(self) -> list[str]:
+        return list(self.problem.pde.columns)
+
+    @property
+    def fields(self) -> list[str]:
+        return list(self.problem.pde.fields)
+
+    def _param(self) -> torch.Tensor:
+        return next(iter(self.model.body.parameters()))
+
+    def predict(self, points: Any, batch_size: int = 32768) -> np.ndarray:
+        """Field values at ``points`` (N, D) as a float64 numpy array (N, F)."""
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim == 1 and len(self.coords) == 1:
+            pts = pts[:, None]
+        if pts.ndim != 2 or pts.shape[1] != len(self.coords):
+            raise ValueError(f"points must have shape (N, {len(self.coords)}) with columns {self.coords}, "
+                             f"got {pts.shape}")
+        ref = self._param()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(pts), batch_size):
+                chunk = torch.as_tensor(pts[start:start + batch_size], dtype=ref.dtype, device=ref.device)
+                out.append(self.model(chunk).double().cpu().numpy())
+        if not out:
+            return np.zeros((0, len(self.fields)))
+        return np.concatenate(out)
+
+    def reference(self, points: Any) -> np.ndarray | None:
+        """Reference values (closed form or numerical) at ``points``, or None when unknown."""
+        pts = np.asarray(points, dtype=np.float64)
+        if self.problem.reference is not None:
+            return np.asarray(self.problem.reference(pts), dtype=np.float64).reshape(len(pts), -1)
+        if self._exact is not None:
+            with torch.no_grad():
+                return self._exact(torch.as_tensor(pts, dtype=torch.float64)).numpy()
+        return None
+
+    def evaluation_grid(self, resolution: int | Sequence[int] | None = None):
+        """(axes, points, mask) of the grid used for metrics and output; mask marks points in the domain."""
+        axes_count = len(self.geometry.grid_columns())
+        if resolution is None:
+            resolution = {1: 1001, 2: 101, 3: 41}.get(axes_count, 21)
+        axes, points = self.geometry.grid(resolution)
+        dtype = torch.float64
+        mask = self.geometry.contains(torch.as_tensor(points, dtype=dtype), atol=1e-9).cpu().numpy()
+        return axes, points, mask
+
+    def errors(self, resolution: int | Sequence[int] | None = None) -> dict[str, float]:
+        """Relative L2 error per field on the evaluation grid (empty when no reference)."""
+        _, points, mask = self.evaluation_grid(resolution)
+        points = points[mask]
+        ref = self.reference(points)
+        if ref is None:
+            return {}
+        pred = self.predict(points)
+        out = {}
+        for i, f in enumerate(self.fields):
+            if np.all(np.isnan(ref[:, i])):
+                continue
+            norm = np.linalg.norm(ref[:, i])
+            diff = np.linalg.norm(pred[:, i] - ref[:, i])
+            out[f] = float(diff / norm) if norm > 0 else float(diff / np.sqrt(len(points)))
+        return out
+
+    @property
+    def time_dependent(self) -> bool:
+        return isinstance(self.geometry, TimeSpace)
+
+    def __repr__(self) -> str:
+        where = f", run_dir='{self.run_dir}'" if self.run_dir else ""
+        return f"Solution(problem='{self.problem.name}', coords={self.coords}, fields={self.fields}{where})"

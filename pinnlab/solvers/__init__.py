@@ -1,0 +1,6 @@
+"""Optimisers over residual programs; one registry maps YAML names to classes."""
+
+from pinnlab.solvers import first_order as _first_order  # noqa: F401  (registers adam, lbfgs)
+from pinnlab.solvers.base import Objective, Params, Solver, make_solver, register_solver, solver_names
+
+__all__ = ["Objective", "Params", "Solver", "make_solver", "register_solver", "solver_names"]

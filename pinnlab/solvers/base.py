@@ -1,0 +1,103 @@
+"""The solver protocol: ``init(params) -> state`` and ``step(params, state, objective)``.
+
+Parameters are a flat ``dict[str, Tensor]`` of leaf tensors; an :class:`Objective`
+gives the per-term residuals of the current points as a pure function of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pinnlab.compile import Batch, ResidualProgram
+from pinnlab.nn.model import BoundModel
+
+Params = dict[str, Tensor]
+
+
+class Objective:
+    """Weighted least-squares objective on fixed batches: loss = Σ_t w_t · mean(r_t²)."""
+
+    def __init__(self, program: ResidualProgram, model: nn.Module, batches: Mapping[str, Batch],
+                 weights: Mapping[str, float] | None = None, step: int = 0):
+        self.program = program
+        self.model = model
+        self.batches = batches
+        self.step = step
+        self.weights = {name: float((weights or {}).get(name, 1.0)) for name in program.terms}
+        self.terms = [t for t in program.terms if self.weights[t] != 0.0]
+
+    def residuals(self, params: Mapping[str, Tensor], terms: list[str] | None = None) -> dict[str, Tensor]:
+        """Unweighted residuals per term."""
+        return self.program.residuals(BoundModel(self.model, params), self.batches, self.step,
+                                      terms=self.terms if terms is None else terms)
+
+    def term_losses(self, residuals: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Mean squared residual per term (unweighted)."""
+        return {name: r.pow(2).mean() for name, r in residuals.items()}
+
+    def loss(self, params: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total weighted loss and the unweighted per-term losses."""
+        losses = self.term_losses(self.residuals(params))
+        total = sum(self.weights[name] * value for name, value in losses.items())
+        return total, losses
+
+    def residual_vector(self, params: Mapping[str, Tensor]) -> Tensor:
+        """All residuals scaled by sqrt(w_t / N_t) and concatenated, so that ‖r‖² = loss."""
+        parts = []
+        for name, r in self.residuals(params).items():
+            scale = (self.weights[name] / r.numel()) ** 0.5
+            parts.append(scale * r.reshape(-1))
+        return torch.cat(parts)
+
+
+class Solver(ABC):
+    """An optimisation method with explicit state."""
+
+    name = "solver"
+    #: whether the solver needs the objective fixed within a step (line searches)
+    needs_fixed_points = False
+
+    @abstractmethod
+    def init(self, params: Params) -> Any:
+        """Initial solver state for these parameters."""
+
+    @abstractmethod
+    def step(self, params: Params, state: Any, objective: Objective) -> tuple[Params, Any, dict[str, float]]:
+        """One iteration; returns parameters, state and diagnostics (must include ``loss``)."""
+
+    def state_dict(self, state: Any) -> dict[str, Any]:
+        """Serializable form of ``state`` (tensors, numbers, lists, dicts)."""
+        return {}
+
+    def load_state_dict(self, state: Any, saved: Mapping[str, Any]) -> Any:
+        """Restore ``state`` from :meth:`state_dict` output."""
+        return state
+
+
+_SOLVERS: dict[str, Callable[..., Solver]] = {}
+
+
+def register_solver(name: str):
+    """Decorator adding a solver class to the registry."""
+
+    def wrap(cls):
+        _SOLVERS[name] = cls
+        return cls
+
+    return wrap
+
+
+def solver_names() -> list[str]:
+    return sorted(_SOLVERS)
+
+
+def make_solver(name: str, **options: Any) -> Solver:
+    """Build the solver registered as ``name``."""
+    if name not in _SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; available: {', '.join(solver_names())}")
+    return _SOLVERS[name](**options)

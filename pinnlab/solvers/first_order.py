@@ -1,0 +1,90 @@
+"""Adam and L-BFGS, the baselines, over the flat parameter dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from pinnlab.solvers.base import Objective, Params, Solver, register_solver
+from pinnlab.solvers.schedules import make_schedule
+
+
+@register_solver("adam")
+class Adam(Solver):
+    """Adam (Kingma & Ba) with an optional learning-rate schedule."""
+
+    name = "adam"
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, schedule: str | None = None, final_lr: float | None = None,
+                 gamma: float = 0.9, every: int = 1000, warmup: int = 0, steps: int = 1):
+        self.lr = lr
+        self.options = {"betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        self.schedule = make_schedule(lr, steps, schedule, final_lr, gamma, every, warmup)
+
+    def init(self, params: Params) -> dict[str, Any]:
+        return {"opt": torch.optim.Adam(list(params.values()), lr=self.schedule(0), **self.options), "k": 0}
+
+    def step(self, params: Params, state: dict[str, Any], objective: Objective):
+        opt = state["opt"]
+        lr = self.schedule(state["k"])
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss, losses = objective.loss(params)
+        loss.backward()
+        opt.step()
+        state["k"] += 1
+        info = {"loss": loss.item(), "lr": lr, **{f"loss_{k}": v.item() for k, v in losses.items()}}
+        return params, state, info
+
+    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"opt": state["opt"].state_dict(), "k": state["k"]}
+
+    def load_state_dict(self, state: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+        state["opt"].load_state_dict(saved["opt"])
+        state["k"] = int(saved["k"])
+        return state
+
+
+@register_solver("lbfgs")
+class LBFGS(Solver):
+    """L-BFGS with a strong-Wolfe line search; one ``step`` is one quasi-Newton iteration."""
+
+    name = "lbfgs"
+    needs_fixed_points = True
+
+    def __init__(self, lr: float = 1.0, history: int = 50, line_search: str | None = "strong_wolfe",
+                 steps: int = 1):
+        self.options = {"lr": lr, "history_size": history, "line_search_fn": line_search,
+                        "tolerance_grad": 0.0, "tolerance_change": 0.0, "max_iter": 1}
+
+    def init(self, params: Params) -> dict[str, Any]:
+        return {"opt": torch.optim.LBFGS(list(params.values()), **self.options)}
+
+    def step(self, params: Params, state: dict[str, Any], objective: Objective):
+        opt = state["opt"]
+        record: dict[str, Any] = {}
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            loss, losses = objective.loss(params)
+            loss.backward()
+            if "loss" not in record:
+                record["loss"], record["losses"] = loss.item(), {k: v.item() for k, v in losses.items()}
+            return loss
+
+        opt.step(closure)
+        n_evals = opt.state[opt._params[0]].get("func_evals", 0)
+        info = {"loss": record["loss"], "evals": float(n_evals),
+                **{f"loss_{k}": v for k, v in record["losses"].items()}}
+        return params, state, info
+
+    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"opt": state["opt"].state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+        state["opt"].load_state_dict(saved["opt"])
+        return state

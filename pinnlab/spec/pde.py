@@ -1,0 +1,207 @@
+"""PDE and problem descriptions: pure data, no torch.
+
+A :class:`PDE` names coordinates, fields, parameters and equations; a
+:class:`Problem` adds a domain, conditions and (optionally) a known solution.
+"""
+
+from __future__ import annotations
+
+import difflib
+import keyword
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pinnlab.errors import SpecError
+from pinnlab.spec import expr
+from pinnlab.spec.conditions import Condition
+
+RESERVED = set(expr.CONSTANTS) | set(expr.UNARY_FUNCTIONS) | set(expr.VECTOR_FUNCTIONS) | set(expr.OPERATORS)
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    """A scalar coordinate (``dim=None``) or a vector coordinate with ``dim`` components."""
+
+    name: str
+    dim: int | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        if self.dim is None:
+            return [self.name]
+        return [f"{self.name}{i + 1}" for i in range(self.dim)]
+
+
+def _check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise SpecError(f"{what} name {name!r} is not a valid identifier")
+    if name in RESERVED:
+        raise SpecError(f"{what} name '{name}' is reserved (a function or constant)")
+    if "_" in name:
+        raise SpecError(f"{what} name '{name}' may not contain '_' (it separates derivatives, as in u_x)")
+    return name
+
+
+def split_equation(text: Any) -> Any:
+    """``"lhs = rhs"`` becomes ``"(lhs) - (rhs)"``; other text is returned unchanged."""
+    if isinstance(text, str) and text.count("=") == 1 and "==" not in text:
+        lhs, rhs = text.split("=")
+        return f"({lhs.strip()}) - ({rhs.strip()})"
+    return text
+
+
+@dataclass
+class PDE:
+    """A system of PDEs.
+
+    ``coordinates`` are names (scalar) or :class:`Coordinate` objects (vector ones
+    need ``dim``); ``time`` names the time coordinate, if any; ``equations`` map a
+    name to an expression whose value must vanish (``"lhs = rhs"`` is allowed);
+    ``functions`` are known functions of the points (source terms) given in Python:
+    each takes the (N, D) point tensor and returns (N,).
+    """
+
+    coordinates: list[str | Coordinate]
+    fields: list[str]
+    equations: dict[str, str]
+    parameters: dict[str, float] = field(default_factory=dict)
+    time: str | None = None
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        coords = []
+        for c in self.coordinates:
+            if isinstance(c, str):
+                c = Coordinate(c)
+            elif isinstance(c, Mapping):
+                c = Coordinate(c.get("name"), c.get("dim"))
+            if not isinstance(c, Coordinate):
+                raise SpecError(f"coordinate {c!r} must be a name or a Coordinate")
+            _check_name(c.name, "coordinate")
+            if c.dim is not None and (not isinstance(c.dim, int) or c.dim < 1):
+                raise SpecError(f"coordinate '{c.name}': dim must be a positive integer, got {c.dim!r}")
+            coords.append(c)
+        self.coordinates = coords
+        if not coords:
+            raise SpecError("a PDE needs at least one coordinate")
+        if not self.fields:
+            raise SpecError("a PDE needs at least one field")
+        self.fields = [_check_name(f, "field") for f in self.fields]
+        self.parameters = {_check_name(k, "parameter"): float(v) for k, v in dict(self.parameters).items()}
+        for name in self.functions:
+            _check_name(name, "function")
+        names = [c.name for c in coords] + self.fields + list(self.parameters) + list(self.functions)
+        columns = self.columns
+        for name in set(names):
+            if names.count(name) > 1:
+                raise SpecError(f"the name '{name}' is used twice (coordinates, fields, parameters, functions)")
+        clash = set(columns) & (set(names) - {c.name for c in coords})
+        if clash:
+            raise SpecError(f"column name(s) {sorted(clash)} clash with fields or parameters")
+        if self.time is not None:
+            scalar = [c.name for c in coords if c.dim is None]
+            if self.time not in scalar:
+                raise SpecError(f"time coordinate '{self.time}' is not one of the scalar coordinates {scalar}")
+        if not self.equations:
+            raise SpecError("a PDE needs at least one equation")
+        self.equations = {str(k): split_equation(v) for k, v in dict(self.equations).items()}
+        self.parsed = {
+            name: expr.parse(text, self.namespace(), f"equation '{name}'") for name, text in self.equations.items()
+        }
+
+    @property
+    def columns(self) -> list[str]:
+        """Input column names, in order (vector coordinate x of dim d gives x1..xd)."""
+        return [col for c in self.coordinates for col in c.columns]
+
+    @property
+    def spatial(self) -> list[Coordinate]:
+        return [c for c in self.coordinates if c.name != self.time]
+
+    def column_map(self) -> dict[str, int | slice]:
+        """Coordinate name -> column index (scalar) or slice (vector)."""
+        out: dict[str, int | slice] = {}
+        start = 0
+        for c in self.coordinates:
+            if c.dim is None:
+                out[c.name] = start
+                start += 1
+            else:
+                out[c.name] = slice(start, start + c.dim)
+                start += c.dim
+        return out
+
+    def spatial_columns(self) -> list[int]:
+        """Column indices of the spatial (non-time) coordinates."""
+        cmap = self.column_map()
+        cols: list[int] = []
+        for c in self.spatial:
+            loc = cmap[c.name]
+            cols += [loc] if isinstance(loc, int) else list(range(loc.start, loc.stop))
+        return cols
+
+    def namespace(self, boundary: bool = False, extra_parameters: tuple[str, ...] = ()) -> expr.Namespace:
+        return expr.Namespace(
+            fields=tuple(self.fields),
+            scalar_coords=tuple(c.name for c in self.coordinates if c.dim is None),
+            vector_coords=tuple((c.name, c.dim) for c in self.coordinates if c.dim is not None),
+            parameters=tuple(self.parameters) + extra_parameters,
+            functions=tuple(self.functions),
+            spatial=tuple(c.name for c in self.spatial),
+            allow_normal=boundary,
+        )
+
+    def with_parameters(self, **values: float) -> PDE:
+        """A copy with some parameter values replaced."""
+        unknown = [k for k in values if k not in self.parameters]
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], list(self.parameters), n=1)
+            suffix = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise SpecError(f"unknown parameter '{unknown[0]}'{suffix}; parameters: {list(self.parameters)}")
+        return PDE(self.coordinates, self.fields, self.equations, {**self.parameters, **values}, self.time,
+                   self.functions)
+
+
+@dataclass
+class Problem:
+    """A PDE with its domain, conditions and, when known, its solution.
+
+    ``domain`` is a geometry object or a dict (see :func:`pinnlab.geometry.geometry_from_dict`).
+    ``exact`` maps fields to closed-form expressions of coordinates and parameters;
+    ``reference`` is a callable taking an (N, D) array and returning (N, F) values
+    (for solutions known only numerically). Either gives the run its error metrics.
+    """
+
+    pde: PDE
+    domain: Any
+    conditions: dict[str, Condition] = field(default_factory=dict)
+    exact: dict[str, str] | None = None
+    reference: Callable[[Any], Any] | None = None
+    name: str = "problem"
+
+    def __post_init__(self) -> None:
+        for name, cond in self.conditions.items():
+            if not isinstance(cond, Condition):
+                raise SpecError(f"condition '{name}' is not a Condition object")
+            clash = name in self.pde.equations
+            if clash:
+                raise SpecError(f"condition '{name}' has the same name as an equation")
+            cond.check(name, self.pde)
+        if self.exact is not None:
+            missing = [f for f in self.pde.fields if f not in self.exact]
+            unknown = [f for f in self.exact if f not in self.pde.fields]
+            if unknown:
+                raise SpecError(f"exact solution: '{unknown[0]}' is not a field ({self.pde.fields})")
+            ns = expr.Namespace(
+                fields=(), scalar_coords=self.pde.namespace().scalar_coords,
+                vector_coords=self.pde.namespace().vector_coords, parameters=tuple(self.pde.parameters),
+                functions=tuple(self.pde.functions),
+            )
+            self.exact_parsed = {
+                f: expr.parse(text, ns, f"exact solution of '{f}'") for f, text in self.exact.items()
+            }
+            self.exact_missing = missing
+
+    def has_reference(self) -> bool:
+        return self.reference is not None or self.exact is not None
