@@ -182,6 +182,20 @@ def backend_from_config(cfg: RunConfig, source: str = "<config>"):
         raise ConfigError(f"{source}: key 'derivatives.method': {exc}") from None
 
 
+def check_faces(program: ResidualProgram, geometry: Geometry, source: str = "<config>") -> None:
+    """Every boundary face a condition names (``on``) must exist on the domain."""
+    import difflib
+
+    valid = list(geometry.faces)
+    for ps in program.point_sets.values():
+        unknown = [f for f in ps.faces or [] if f not in valid]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], valid, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{source}: key 'problem.conditions.{ps.name}.on': unknown face or coordinate "
+                              f"'{unknown[0]}'{hint}; faces of this domain: {', '.join(valid)}")
+
+
 def program_from_config(cfg: RunConfig, problem: Problem, source: str = "<config>") -> ResidualProgram:
     """Compile the problem with the configured derivative backend and point counts."""
     s = cfg.sampling

@@ -23,14 +23,29 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pinnlab.build import geometry_of, problem_from_config, program_from_config
+    from pinnlab.build import check_faces, geometry_of, model_from_config, problem_from_config, program_from_config
     from pinnlab.config import load_config
+    from pinnlab.errors import ConfigError
+    from pinnlab.run import FIXED_METHODS
+    from pinnlab.sampling import sampler_names
+    from pinnlab.solvers import make_solver
 
     cfg = load_config(args.config, args.set)
     problem = problem_from_config(cfg.problem, args.config)
-    geometry_of(problem)
+    geometry = geometry_of(problem)
     program = program_from_config(cfg, problem, args.config)
-    cfg.stages()
+    check_faces(program, geometry, args.config)
+    model_from_config(cfg.model, problem, geometry, None, args.config)
+    for k, stage in enumerate(cfg.stages()):
+        options = dict(stage)
+        try:
+            make_solver(options.pop("name"), **options)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{args.config}: solver stage {k + 1} ('{stage['name']}'): {exc}") from None
+    methods = [*FIXED_METHODS, *(s for s in sampler_names() if s != "fixed")]
+    if cfg.sampling.method not in methods:
+        raise ConfigError(f"{args.config}: key 'sampling.method': unknown method '{cfg.sampling.method}' "
+                          f"(methods: {', '.join(methods)})")
     terms = ", ".join(program.terms)
     print(f"{args.config}: OK ({problem.name}: coordinates {problem.pde.columns if len(problem.pde.columns) <= 6 else len(problem.pde.columns)}, "
           f"fields {problem.pde.fields}, terms {terms})")

@@ -295,7 +295,7 @@ def _read_data_file(name: str, path: str, columns: list[str], fields: list[str])
         table = np.genfromtxt(path, delimiter=",", names=True)
     except SpecError:
         raise
-    except Exception as exc:  # malformed file
+    except (OSError, ValueError, KeyError) as exc:  # malformed file
         raise SpecError(f"condition '{name}': cannot read data file '{path}': {exc}") from None
     header = list(table.dtype.names or ())
     missing = [c for c in columns + fields if c not in header]

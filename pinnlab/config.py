@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,23 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pinnlab.errors import ConfigError
+
+
+class _YAMLLoader(yaml.SafeLoader):
+    """Safe YAML with YAML 1.2 booleans (true/false only), so a condition's ``on:`` key stays a string."""
+
+
+_YAMLLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_YAMLLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text safely (no tags that build objects; YAML 1.2 booleans)."""
+    return yaml.load(text, Loader=_YAMLLoader)
 
 
 class Section(BaseModel):
@@ -132,6 +150,7 @@ class OutputConfig(Section):
     frames: int = Field(11, ge=2)
     vtk: bool = True
     plots: bool = True
+    vectors: dict[str, list[str]] = {}
 
 
 class RunConfig(Section):
@@ -151,6 +170,11 @@ class RunConfig(Section):
         if v is not None and (not v or any(c in v for c in "/\\")):
             raise ValueError("name must be a plain, non-empty name without slashes")
         return v
+
+    @model_validator(mode="after")
+    def steps_known(self) -> RunConfig:
+        self.stages()  # a ValueError here (no number of steps) becomes a validation error
+        return self
 
     def stages(self) -> list[dict[str, Any]]:
         return self.solver.stage_list(self.train.steps)
@@ -190,7 +214,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown key '{path}'{hint}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: key '{path}': {msg}")
+            lines.append(f"{source}: key '{path}': {msg}" if loc else f"{source}: {msg}")
     return "\n".join(lines)
 
 
@@ -210,7 +234,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -234,7 +258,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "-
         if not parts:
             raise ConfigError(f"{source}: empty key in '{item}'")
         try:
-            value = yaml.safe_load(raw)
+            value = yaml_load(raw)
         except yaml.YAMLError:
             value = raw
         node = data

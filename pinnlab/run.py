@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pinnlab import sampling as sampling_mod
-from pinnlab.build import geometry_of, model_from_config, problem_from_config, program_from_config
+from pinnlab.build import check_faces, geometry_of, model_from_config, problem_from_config, program_from_config
 from pinnlab.config import RunConfig, apply_overrides, parse_config, read_yaml
 from pinnlab.errors import ConfigError, SolverError
 from pinnlab.io import run_dir as rd
@@ -120,6 +120,7 @@ class Trainer:
         self.model = model_from_config(cfg.model, problem, self.geometry, init_gen, source).to(device, self.dtype)
         self.params = parameters_of(self.model)
         self.program = program_from_config(cfg, problem, source)
+        check_faces(self.program, self.geometry, source)
         self.sampler = self._make_sampler()
         self.weights = dict(cfg.loss.weights)
         self.stages = cfg.stages()
@@ -210,6 +211,8 @@ class Trainer:
                     self._one_step(solver, state, bar)
                     if self.step % t.checkpoint_every == 0:
                         self.save_checkpoint(solver, state)
+                if self.stage_step < steps or self.stage_index == len(self.stages) - 1:
+                    break  # stopped by train.steps or at the end: a resume with more steps continues here
                 self.stage_index += 1
                 self.stage_step = 0
         except KeyboardInterrupt:
@@ -217,7 +220,8 @@ class Trainer:
             bar.close()
             raise
         bar.close()
-        self.save_checkpoint(None, None)
+        if solver is not None or saved is None:  # a resume with nothing left to do keeps the checkpoint
+            self.save_checkpoint(solver, state)
 
     def _one_step(self, solver, state, bar) -> None:
         t = self.cfg.train
@@ -230,9 +234,11 @@ class Trainer:
             bad = [k.removeprefix("loss_") for k, v in info.items() if k.startswith("loss_") and not math.isfinite(v)]
             self.history.flush()
             where = f" (terms: {', '.join(bad)})" if bad else ""
+            ckpt = self.run_dir / rd.CHECKPOINT
+            kept = (f"the last good checkpoint is in '{ckpt}' (resume with --resume)" if ckpt.exists() else
+                    f"no checkpoint was written yet (train.checkpoint_every = {t.checkpoint_every})")
             raise SolverError(
-                f"the loss became {loss} at step {self.step + 1}{where}. Training stopped; the last good "
-                f"checkpoint is in '{self.run_dir / rd.CHECKPOINT}' (resume with --resume). Try a smaller "
+                f"the loss became {loss} at step {self.step + 1}{where}. Training stopped; {kept}. Try a smaller "
                 "learning rate, float64 (train.dtype), or larger loss weights on the conditions."
             )
         self.params = params
@@ -313,9 +319,8 @@ def solve(config: Any, problem: Problem | None = None, out: str | Path | None = 
     ``config`` is a YAML path, a dict or a :class:`RunConfig`; ``problem`` (a Python
     :class:`Problem`) replaces the config's ``problem`` section when given.
     """
-    if problem is not None:
-        if isinstance(config, Mapping) and "problem" not in config:
-            config = {**config, "problem": {"equation": "__python__"}}
+    if problem is not None and isinstance(config, Mapping) and "problem" not in config:
+        config = {**config, "problem": {"equation": "__python__"}}
     cfg, data, source = _config_from(config, (overrides or []) + ([f"train.device={device}"] if device else []))
     if problem is None:
         problem = problem_from_config(cfg.problem, source)

@@ -86,8 +86,10 @@ def test_contains_masks_the_grid_and_tolerates_float32_roundoff():
         True,
         False,
     ]
-    x, _ = Ball("x", 50).sample_boundary(500, _gen(), dtype=torch.float32)
-    assert Ball("x", 50).contains(x).all()
+    for ball in (Ball("x", 50), Ball("x", 1000, radius=0.5, center=100.0), Ball("x", 20000)):
+        x, _ = ball.sample_boundary(200, _gen(), dtype=torch.float32)
+        assert ball.contains(x).all()
+        assert not ball.contains(ball.center[0] + 1.001 * (x.double() - ball.center[0])).any()
 
 
 def test_grid_is_a_centre_slice_above_three_dimensions():

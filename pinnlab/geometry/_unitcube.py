@@ -16,7 +16,7 @@ def unit_cube(n: int, d: int, generator: torch.Generator | None, method: str, dt
     ``"lhs"`` stratifies every column into ``n`` equal cells, one point per cell, with
     independent random permutations per column.  Values may round to 1.0 in float32.
     """
-    device = generator.device if generator is not None else torch.device("cpu")
+    device = generator_device(generator)
     if method == "uniform":
         return torch.rand(n, d, generator=generator, dtype=dtype, device=device)
     if method == "sobol":
@@ -35,3 +35,8 @@ def unit_cube(n: int, d: int, generator: torch.Generator | None, method: str, dt
         jitter = torch.rand(d, n, generator=generator, dtype=dtype, device=device)
         return ((cells + jitter) / max(n, 1)).T.contiguous()
     raise ValueError(f"unknown sampling method {method!r}")
+
+
+def generator_device(generator: torch.Generator | None) -> torch.device:
+    """The device a generator draws on (the CPU for torch's global generator)."""
+    return generator.device if generator is not None else torch.device("cpu")

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_faces, check_name, check_real
+from ._unitcube import generator_device
 from .base import Geometry, GridLayout, points_matrix
 
 SOBOL_MAX_DIM = 1000
@@ -17,8 +18,8 @@ SOBOL_MAX_DIM = 1000
 
 _NORM_BLOCK = 4096
 
-CONTAINS_ROUNDOFF = 16
-"""Units of roundoff of x's dtype (times the radius) added to ``atol`` in ``contains``."""
+CONTAINS_ROUNDOFF = 4
+"""Units of roundoff of x's dtype, times ``radius + |center|``, added to ``atol`` in ``contains``."""
 
 
 class Ball(Geometry):
@@ -52,6 +53,7 @@ class Ball(Geometry):
         self.radius = radius
         self._dim = int(dim)
         self._center = centre
+        self._center_norm = float(_row_norms(centre[None])[0, 0])
 
     def __repr__(self) -> str:
         return f"Ball({self.name!r}, dim={self._dim}, radius={self.radius:g})"
@@ -74,10 +76,14 @@ class Ball(Geometry):
         return ["sphere"]
 
     def contains(self, x: Tensor, atol: float = 1e-9) -> Tensor:
-        """Rows with ``|x - center| <= radius + atol`` plus a few units of roundoff of x."""
+        """Rows with ``|x - center| <= radius + atol`` plus a few units of roundoff of x.
+
+        The slack, ``CONTAINS_ROUNDOFF * eps * (radius + |center|)`` with eps of x's dtype,
+        admits sphere points rounded to float32; it is ~1e-14 for float64 inputs.
+        """
         x = points_matrix(x, self._dim)
-        distance = torch.linalg.vector_norm(x - self._center.to(x), dim=1)
-        slack = CONTAINS_ROUNDOFF * torch.finfo(x.dtype).eps * self.radius
+        distance = _row_norms(x - self._center.to(x))[:, 0]
+        slack = CONTAINS_ROUNDOFF * torch.finfo(x.dtype).eps * (self.radius + self._center_norm)
         return distance <= self.radius + atol + slack
 
     def bounding_box(self) -> tuple[list[float], list[float]]:
@@ -112,8 +118,8 @@ class Ball(Geometry):
     def _draw_interior(self, n: int, generator: torch.Generator | None, method: str, work: torch.dtype) -> Tensor:
         if method != "uniform":
             return super()._draw_interior(n, generator, method, work)
-        g = torch.randn(n, self._dim, generator=generator, dtype=work, device=_device(generator))
-        u = torch.rand(n, generator=generator, dtype=torch.float64, device=_device(generator))
+        g = torch.randn(n, self._dim, generator=generator, dtype=work, device=generator_device(generator))
+        u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator_device(generator))
         return self._place(g, u)
 
     def _draw_boundary(
@@ -126,18 +132,18 @@ class Ball(Geometry):
     ) -> tuple[Tensor, Tensor]:
         if method != "uniform":
             return super()._draw_boundary(n, generator, method, work, selection)
-        g = torch.randn(n, self._dim, generator=generator, dtype=work, device=_device(generator))
+        g = torch.randn(n, self._dim, generator=generator, dtype=work, device=generator_device(generator))
         return self._on_sphere(g)
 
     def _place(self, g: Tensor, u: Tensor) -> Tensor:
         """Interior points from Gaussian rows ``g`` (overwritten) and uniforms ``u``."""
         r = u.to(torch.float64).pow(1.0 / self._dim) * self.radius
-        scale = (r[:, None] / _norms(g)).to(g.dtype)
+        scale = (r[:, None] / _gaussian_norms(g)).to(g.dtype)
         return g.mul_(scale).add_(self._center.to(g))
 
     def _on_sphere(self, g: Tensor) -> tuple[Tensor, Tensor]:
         """Sphere points and normals from Gaussian rows ``g`` (overwritten)."""
-        normals = g.div_(_norms(g).to(g.dtype))
+        normals = g.div_(_gaussian_norms(g).to(g.dtype))
         return self.radius * normals + self._center.to(g), normals
 
     def _grid_layout(self) -> GridLayout:
@@ -146,18 +152,24 @@ class Ball(Geometry):
         return columns, [(centre[c] - r, centre[c] + r) for c in columns], centre
 
 
-def _device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
-
-
 def _gaussian(u: Tensor) -> Tensor:
     """Standard normal values from unit-cube values, kept finite at 0 and 1."""
     tiny = torch.finfo(u.dtype).eps / 2
     return torch.special.ndtri(u.clamp(tiny, 1 - tiny))
 
 
-def _norms(g: Tensor) -> Tensor:
-    """Row norms ``(n, 1)`` in float64; an all-zero row is set to e_1 first.
+def _gaussian_norms(g: Tensor) -> Tensor:
+    """Row norms ``(n, 1)`` of Gaussian rows; an all-zero row (probability ~0) becomes e_1."""
+    norms = _row_norms(g)
+    zero = norms[:, 0] == 0
+    if zero.any():
+        g[zero, 0] = 1.0
+        norms[zero] = 1.0
+    return norms
+
+
+def _row_norms(g: Tensor) -> Tensor:
+    """Euclidean row norms ``(n, 1)`` in float64.
 
     Float32 accumulation loses ~1e-6 relative accuracy at dim = 1e5, so squares are
     summed in float64, a block of columns at a time to avoid a float64 copy of ``g``.
@@ -166,9 +178,4 @@ def _norms(g: Tensor) -> Tensor:
     for start in range(0, g.shape[1], _NORM_BLOCK):
         block = g[:, start : start + _NORM_BLOCK].to(torch.float64)
         squares += block.square().sum(dim=1, keepdim=True)
-    norms = squares.sqrt_()
-    zero = norms[:, 0] == 0
-    if zero.any():
-        g[zero, 0] = 1.0
-        norms[zero] = 1.0
-    return norms
+    return squares.sqrt_()

@@ -57,8 +57,8 @@ def _ranges(spec: Mapping[str, object], names: list[str], time_name: str | None,
     missing = [n for n in names if n not in spec]
     unknown = [k for k in spec if k not in names]
     if missing or unknown:
-        parts = [f"no range for {missing}"] * bool(missing) + [f"unknown keys {unknown}"] * bool(unknown)
-        raise SpecError(f"domain ranges must name exactly the coordinates {names}: {'; '.join(parts)}")
+        problem = f"no range for {missing}" if missing else f"unknown keys {unknown}"
+        raise SpecError(f"domain ranges must name exactly the coordinates {names}: {problem}")
     vectors = [n for n in names if sizes.get(n, 1) != 1]
     if vectors:
         raise SpecError(

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pinnlab.io.plots import plot_comparison_2d, plot_field_2d, plot_history, plot_line
+from pinnlab.io.vorticity import vorticity_point_data
 from pinnlab.io.vtk import write_grid, write_time_series
 
 if TYPE_CHECKING:
@@ -37,8 +38,11 @@ def _point_data(solution: Solution, points: np.ndarray, mask: np.ndarray) -> dic
         if ref is not None and not np.all(np.isnan(ref[:, i])):
             data[f"{f}_reference"] = ref[:, i]
             data[f"{f}_error"] = np.abs(pred[:, i] - ref[:, i])
-    for name, members in (solution.config.get("output", {}) or {}).get("vectors", {}).items():
+    vectors = (solution.config.get("output", {}) or {}).get("vectors", {}) or {}
+    for name, members in vectors.items():
         data[name] = np.stack([data[m] for m in members], axis=-1)
+    if "velocity" in vectors and mask.any():
+        data.update(vorticity_point_data(solution, points, mask, vectors["velocity"]))
     return data
 
 

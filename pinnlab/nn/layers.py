@@ -39,7 +39,13 @@ class Activation(nn.Module):
         self.fn = activation_function(name)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            return self.forward_jet(x)
         return self.fn(x)
+
+    def forward_jet(self, jet):
+        """Faà di Bruno through the activation."""
+        return jet.apply(self.name)
 
     def extra_repr(self) -> str:
         return self.name
@@ -57,7 +63,13 @@ class InputScaling(nn.Module):
         self.register_buffer("shift", -(low_t + high_t) / span)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            return self.forward_jet(x)
         return x * self.scale + self.shift
+
+    def forward_jet(self, jet):
+        """The affine map acts on the primal; coefficients are only scaled."""
+        return jet.scale(self.scale).shift(self.shift)
 
 
 class FourierFeatures(nn.Module):
@@ -74,8 +86,15 @@ class FourierFeatures(nn.Module):
         self.out_dim = 2 * n_features
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            return self.forward_jet(x)
         z = 2 * math.pi * x @ self.B
         return torch.cat([torch.cos(z), torch.sin(z)], dim=-1)
+
+    def forward_jet(self, jet):
+        """A linear map (2π Bᵀ) followed by cos and sin."""
+        z = jet.linear(2 * math.pi * self.B.t())
+        return type(jet).cat([z.apply("cos"), z.apply("sin")])
 
 
 class PeriodicEmbedding(nn.Module):
@@ -96,8 +115,23 @@ class PeriodicEmbedding(nn.Module):
         self.out_dim = len(self.passthrough) + 2 * harmonics * len(self.periodic)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            return self.forward_jet(x)
         z = (x[:, self.periodic, None] * self.frequencies).flatten(1)
         return torch.cat([x[:, self.passthrough], torch.cos(z), torch.sin(z)], dim=-1)
+
+    def forward_jet(self, jet):
+        """The phases are a linear map of the input (one frequency per row), then cos and sin."""
+        n_freq = self.frequencies.numel()
+        harmonics = self.frequencies.shape[1]
+        rows = torch.arange(n_freq, device=self.frequencies.device)
+        cols = torch.as_tensor(self.periodic, device=self.frequencies.device).repeat_interleave(harmonics)
+        weight = self.frequencies.new_zeros(n_freq, self.in_dim).index_put((rows, cols), self.frequencies.flatten())
+        z = jet.linear(weight)
+        parts = [z.apply("cos"), z.apply("sin")]
+        if self.passthrough:
+            parts.insert(0, jet.select(self.passthrough))
+        return type(jet).cat(parts)
 
 
 class MLP(nn.Module):
@@ -118,6 +152,15 @@ class MLP(nn.Module):
                 layer.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            return self.forward_jet(x)
         for layer in self.linears[:-1]:
             x = self.activation(layer(x))
         return self.linears[-1](x)
+
+    def forward_jet(self, jet):
+        """Linear layers act on every coefficient alike; activations by Faà di Bruno."""
+        for layer in self.linears[:-1]:
+            jet = jet.linear(layer.weight, layer.bias).apply(self.activation.name)
+        last = self.linears[-1]
+        return jet.linear(last.weight, last.bias)

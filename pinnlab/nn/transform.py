@@ -62,5 +62,23 @@ class OutputTransform(nn.Module):
                 return torch.full_like(like[:, 0], float(value))
             return value
 
+        if not isinstance(raw, torch.Tensor):
+            return self.forward_jet(x, raw)
         return self.apply(x, raw, lambda t, c: t[:, c], lambda cols: torch.stack(cols, dim=-1),
                           broadcast=broadcast)
+
+    def forward_jet(self, x: Any, raw: Any) -> Any:
+        """The transform on Taylor jets of the points and raw outputs (products by Leibniz' rule)."""
+        from pinnlab.autodiff.jet import JET_OPS, Jet
+
+        def select(t: Any, c: int | slice) -> Any:
+            return t.select(c) if isinstance(t, Jet) else t[:, c]
+
+        def broadcast(value: Any, like: Jet) -> Any:
+            if isinstance(value, Jet):
+                return value
+            if not isinstance(value, torch.Tensor) or value.dim() == 0:
+                value = torch.full_like(like.primal[:, 0], float(value))
+            return Jet.constant(value, like.layout)
+
+        return self.apply(x, raw, select, Jet.stack_last, ops=JET_OPS, broadcast=broadcast)

@@ -17,12 +17,17 @@ accurate.
 
 Quadrature: with eta = sqrt(4 nu t) z the Gaussian becomes exp(-z^2) and the integrand is an entire
 function of z with Gaussian decay, so the composite trapezoidal rule on a truncated line converges
-geometrically. The log-weights log f - z^2 span at most 1/(pi nu) + z^2, so truncating at
-|z| <= sqrt(1/(pi nu) + 50) drops relative mass below e^-50; the curvature of the log-weights is at
-most 2 + 2 pi t (independent of nu), which fixes the node spacing. All weights are formed in log
-space (logsumexp style), so nothing overflows even for small nu. Measured on the 256 x 100 grid
-(nu = 0.01/pi): doubling the nodes changes u by < 1e-13 and u_x at the shock by < 1e-10; the
-Basdevant et al. (1986) value u_x(1.6037/pi, 0) = -152.00516 is reproduced to ~1e-7 relative.
+geometrically. Truncation: log f spans 1/(pi nu), so |z| <= sqrt(1/(pi nu) + 40) drops relative
+mass below e^-40. Spacing, by Poisson summation: f(x - s z) = sum_k a_k e^{i k pi s z} with
+a_k ∝ I_k(1/(2 pi nu)) (modified Bessel), so the rule is exact to e^-40 once
+2 pi / h >= (K + 1) pi s + 2 sqrt(40), K the last harmonic with I_K / I_0 > e^-40. All weights
+are formed in log space (logsumexp style), so nothing overflows for small nu.
+
+Measured (nu = 0.01/pi, 139 nodes at t <= 1): on the 256 x 100 grid doubling the nodes changes u
+by 2e-15 and u_x by 2e-13 (halving them: 3e-9); u_x(1.6037/pi, 0) = -152.0051616, matching
+Basdevant et al. (1986), -152.00516, to 1e-8 relative. For nu = 0.1 and 1, t in [0.01, 5], it
+agrees with an independent solution (the modified-Bessel Fourier series of the Cole–Hopf heat
+solution) to 3e-15.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import ive
 
 _TAIL = 40.0  # neglect relative contributions below exp(-_TAIL) ~ 4e-18
-_CHUNK = 1 << 21  # points x nodes per vectorised block
+_CHUNK = 1 << 20  # points x nodes per vectorised block
 
 
 def _trapezoid_nodes(nu: float, t_max: float, refine: float) -> NDArray[np.float64]:

@@ -1,5 +1,9 @@
 """Collocation-point samplers; adaptive ones observe residuals."""
 
 from pinnlab.sampling.base import FixedSampler, PointDrawer, Sampler, make_sampler, register_sampler, sampler_names
+from pinnlab.sampling.r3 import CausalR3Sampler, R3Sampler, RADSampler, ResidualSampler, Snapshot
 
-__all__ = ["FixedSampler", "PointDrawer", "Sampler", "make_sampler", "register_sampler", "sampler_names"]
+__all__ = [
+    "CausalR3Sampler", "FixedSampler", "PointDrawer", "R3Sampler", "RADSampler", "ResidualSampler", "Sampler",
+    "Snapshot", "make_sampler", "register_sampler", "sampler_names",
+]

@@ -51,15 +51,19 @@ class Adam(Solver):
 
 @register_solver("lbfgs")
 class LBFGS(Solver):
-    """L-BFGS with a strong-Wolfe line search; one ``step`` is one quasi-Newton iteration."""
+    """L-BFGS with a strong-Wolfe line search of at most ``max_evals`` evaluations; one ``step`` is one
+    quasi-Newton iteration."""
 
     name = "lbfgs"
     needs_fixed_points = True
 
     def __init__(self, lr: float = 1.0, history: int = 50, line_search: str | None = "strong_wolfe",
-                 steps: int = 1):
+                 max_evals: int = 25, steps: int = 1):
+        # torch caps the line search at max_eval minus the evaluations already made in the step, so
+        # max_eval must exceed max_iter = 1 or the line search can never shrink a rejected step
         self.options = {"lr": lr, "history_size": history, "line_search_fn": line_search,
-                        "tolerance_grad": 0.0, "tolerance_change": 0.0, "max_iter": 1}
+                        "tolerance_grad": 0.0, "tolerance_change": 0.0, "max_iter": 1,
+                        "max_eval": 1 + max(int(max_evals), 1)}
 
     def init(self, params: Params) -> dict[str, Any]:
         return {"opt": torch.optim.LBFGS(list(params.values()), **self.options)}

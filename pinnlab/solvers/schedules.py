@@ -14,15 +14,15 @@ def make_schedule(lr: float, steps: int, kind: str | None = None, final_lr: floa
     ``step``: lr·gamma^floor(k/every); ``None``/``constant``: lr. ``warmup`` steps ramp linearly.
     """
     if kind in (None, "constant"):
-        base = lambda k: lr  # noqa: E731
+        base = lambda k: lr
     elif kind == "cosine":
         end = lr / 100 if final_lr is None else final_lr
         horizon = max(steps - warmup, 1)
-        base = lambda k: end + 0.5 * (lr - end) * (1 + math.cos(math.pi * min(k - warmup, horizon) / horizon))  # noqa: E731
+        base = lambda k: end + 0.5 * (lr - end) * (1 + math.cos(math.pi * min(k - warmup, horizon) / horizon))
     elif kind == "exponential":
-        base = lambda k: lr * gamma ** (k / every)  # noqa: E731
+        base = lambda k: lr * gamma ** (k / every)
     elif kind == "step":
-        base = lambda k: lr * gamma ** (k // every)  # noqa: E731
+        base = lambda k: lr * gamma ** (k // every)
     else:
         raise ValueError(f"unknown schedule {kind!r}; available: constant, cosine, exponential, step")
     if warmup <= 0:

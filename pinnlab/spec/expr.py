@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
-from typing import Union
 
 from pinnlab.errors import SpecError
 
@@ -82,7 +81,7 @@ class Binary:
     right: Node
 
 
-Node = Union[Const, Symbol, Partial, Laplacian, Gradient, NormalDerivative, Unary, Binary]
+Node = Const | Symbol | Partial | Laplacian | Gradient | NormalDerivative | Unary | Binary
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -295,7 +294,7 @@ def _split_coordinates(suffix: str, coords: tuple[str, ...]) -> list[list[str]]:
     return results
 
 
-def parse(text: str | float | int, ns: Namespace, where: str = "expression") -> Node:
+def parse(text: str | float, ns: Namespace, where: str = "expression") -> Node:
     """Parse an expression (or a plain number) into a tree, checking every name.
 
     ``where`` names the place for error messages, e.g. ``"equation 'burgers'"``.

@@ -1,0 +1,319 @@
+"""TENG: time-evolving natural gradient (Chen, McCarran, Vizcaino, Soljačić, Luo, ICML 2024).
+
+A network u_θ(x) of the spatial coordinates holds the solution at one time. Each time step
+is an explicit Runge–Kutta step (:mod:`pinnlab.integrators`) in function space: every stage
+target (e.g. ``u + dt F[u]`` for Euler) is matched by a few Gauss–Newton iterations on the
+residual ``u_θ - target`` at quadrature points, each a float64 least-squares solve for a
+random subset of the parameters (redrawn every iteration). Quadrature: a uniform grid on
+the periodic box, shifted by a random offset every step, with equal (trapezoid) weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, jacrev, vmap
+
+from pinnlab.evolution import EvolutionOperator
+from pinnlab.integrators import ButcherTableau, rk_step
+from pinnlab.nn.model import BoundModel
+
+Params = dict[str, Tensor]
+
+
+class PeriodicGrid:
+    """``n_i`` equispaced points per axis on the box ``[low_i, high_i)``, optionally shifted by a random offset."""
+
+    def __init__(self, low: Sequence[float], high: Sequence[float], n: Sequence[int], dtype=torch.float64,
+                 device: torch.device | str = "cpu"):
+        if not (len(low) == len(high) == len(n)) or any(k < 1 for k in n):
+            raise ValueError("low, high and n must have one entry per axis, with n >= 1")
+        self.low = torch.as_tensor(low, dtype=dtype, device=device)
+        self.span = torch.as_tensor(high, dtype=dtype, device=device) - self.low
+        self.n = list(n)
+        axes = [torch.arange(k, dtype=dtype, device=device) / k for k in self.n]
+        self.unit = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(self.n))
+        self.weight = float(self.span.prod()) / self.unit.shape[0]
+
+    def __len__(self) -> int:
+        return self.unit.shape[0]
+
+    def points(self, generator: torch.Generator | None = None) -> Tensor:
+        """The grid (N, d); with a generator, shifted by a uniform offset within one cell."""
+        unit = self.unit
+        if generator is not None:
+            shift = torch.rand(len(self.n), generator=generator, dtype=unit.dtype) / torch.tensor(self.n)
+            unit = unit + shift.to(unit.device)
+        return self.low + unit * self.span
+
+
+# ---------------------------------------------------------------------------------------------
+# Least squares over a random subset of the parameters
+# ---------------------------------------------------------------------------------------------
+
+
+class FlatParams:
+    """A parameter dict viewed as one flat vector (names, shapes and offsets fixed)."""
+
+    def __init__(self, params: Mapping[str, Tensor]):
+        self.names = list(params)
+        self.shapes = [params[k].shape for k in self.names]
+        self.sizes = [params[k].numel() for k in self.names]
+        self.size = sum(self.sizes)
+
+    def flatten(self, params: Mapping[str, Tensor]) -> Tensor:
+        return torch.cat([params[k].detach().reshape(-1) for k in self.names])
+
+    def unflatten(self, theta: Tensor) -> Params:
+        return {k: t.reshape(s) for k, t, s in zip(self.names, torch.split(theta, self.sizes), self.shapes)}
+
+
+class SubsetJacobian:
+    """Columns of the Jacobian d u_θ(x_i)_f / d θ_c for chosen flat parameter indices c.
+
+    Row-wise networks whose parameters all sit in ``nn.Linear`` layers (each called once per
+    forward) use per-sample outer products: one forward pass records every layer's input
+    ``a`` and output ``z``, one backward pass per field gives ``g = du/dz`` row by row, and the
+    column of weight entry (o, j) is ``g[:, o] * a[:, j]`` (bias: ``g[:, o]``). Other models fall
+    back to per-point ``vmap(jacrev)``. Rows are ordered point-major: (N * fields, len(columns)).
+    """
+
+    def __init__(self, model: nn.Module, flat: FlatParams, chunk: int = 4096):
+        self.model, self.flat, self.chunk = model, flat, chunk
+        linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+        self.modules: list[nn.Linear] = []
+        layer, row, col = [], [], []
+        for name, shape in zip(flat.names, flat.shapes):
+            owner, _, kind = name.rpartition(".")
+            module = linears.get(owner)
+            if module is None or kind not in ("weight", "bias"):
+                self.modules = []
+                break
+            if module not in self.modules:
+                self.modules.append(module)
+            index = self.modules.index(module)
+            if kind == "weight":
+                o, j = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
+            else:
+                o, j = torch.arange(shape[0]), torch.full(shape, -1)
+            layer.append(torch.full((o.numel(),), index))
+            row.append(o.reshape(-1))
+            col.append(j.reshape(-1))
+        self.fast = bool(self.modules)
+        if self.fast:
+            self.layer, self.row, self.col = torch.cat(layer), torch.cat(row), torch.cat(col)
+
+    def __call__(self, params: Mapping[str, Tensor], x: Tensor, columns: Tensor) -> Tensor:
+        if self.fast:
+            out = self._outer_products(params, x, columns)
+            if out is not None:
+                return out
+        return self._per_point(params, x, columns)
+
+    def _outer_products(self, params: Mapping[str, Tensor], x: Tensor, columns: Tensor) -> Tensor | None:
+        records: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {m: [] for m in self.modules}
+
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            records[module].append((inputs[0].detach(), output))
+
+        handles = [m.register_forward_hook(hook) for m in self.modules]
+        try:
+            with torch.enable_grad():
+                leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+                out = functional_call(self.model, leaves, (x,))
+        finally:
+            for h in handles:
+                h.remove()
+        if any(len(r) != 1 for r in records.values()) or out.dim() != 2:
+            return None
+        acts = [records[m][0][0] for m in self.modules]
+        zs = [records[m][0][1] for m in self.modules]
+        columns = columns.cpu()
+        layer, row, col = self.layer[columns], self.row[columns], self.col[columns]
+        groups = [(torch.nonzero(layer == i).squeeze(1), row[layer == i], col[layer == i])
+                  for i in range(len(self.modules))]
+        n, fields = out.shape
+        jac = x.new_empty(n, fields, len(columns))
+        for f in range(fields):
+            grads = torch.autograd.grad(out[:, f].sum(), zs, retain_graph=f < fields - 1)
+            for (pos, o, j), a, g in zip(groups, acts, grads):
+                if len(pos) == 0:
+                    continue
+                pos, o, j = pos.to(x.device), o.to(x.device), j.to(x.device)
+                values = g[:, o]
+                weights = j >= 0
+                values[:, weights] *= a[:, j[weights]]
+                jac[:, f, pos] = values
+        return jac.reshape(n * fields, len(columns))
+
+    def _per_point(self, params: Mapping[str, Tensor], x: Tensor, columns: Tensor) -> Tensor:
+        model = self.model
+
+        def single(p: Mapping[str, Tensor], xi: Tensor) -> Tensor:
+            return functional_call(model, p, (xi[None],))[0]
+
+        per_point = vmap(jacrev(single), in_dims=(None, 0))
+        detached = {k: v.detach() for k, v in params.items()}
+        names = self.flat.names
+        blocks = []
+        for start in range(0, x.shape[0], self.chunk):
+            jac = per_point(detached, x[start:start + self.chunk])
+            n, fields = jac[names[0]].shape[:2]
+            full = torch.cat([jac[k].reshape(n, fields, -1) for k in names], dim=-1)
+            blocks.append(full[..., columns].reshape(n * fields, -1))
+        return torch.cat(blocks)
+
+
+def lstsq(a: Tensor, b: Tensor, rcond: float | None = None) -> Tensor:
+    """Minimum-norm least-squares solution of ``a x = b`` (b a vector), robust to rank deficiency.
+
+    CPU: LAPACK's SVD-based ``gelsd``. CUDA (whose lstsq assumes full rank): a truncated SVD.
+    ``rcond`` cuts singular values below ``rcond * s_max`` (default: machine epsilon × max(m, n)).
+    """
+    if rcond is None:
+        rcond = torch.finfo(a.dtype).eps * max(a.shape)
+    if a.device.type == "cpu":
+        return torch.linalg.lstsq(a, b[:, None], rcond=rcond, driver="gelsd").solution[:, 0]
+    u, s, vh = torch.linalg.svd(a, full_matrices=False)
+    keep = s > rcond * s[0]
+    coef = (u[:, keep].T @ b) / s[keep]
+    return vh[keep].T @ coef
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit_subset`: parameters, final loss ∫(u_θ - target)², relative error, iterations."""
+
+    params: Params
+    loss: float
+    relative: float
+    iterations: int
+
+
+def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target: Tensor, weight: float,
+               iterations: int, subset: int | None, generator: torch.Generator, tol: float = 0.0,
+               rcond: float | None = None, damping: float = 0.0, chunk: int = 4096) -> FitResult:
+    """Gauss–Newton on ``u_θ(x) - target`` over random parameter subsets of size ``subset`` (None: all).
+
+    Each iteration solves ``min ||J_S d + r||`` for a fresh random subset S. With ``damping > 0``
+    it is Levenberg–Marquardt instead: ``min ||J_S d + r||² + λ mean_c ||J_c||² ||d||²``, starting
+    at λ = damping, a step is kept only if it lowers the loss (then λ /= 3, else λ *= 4). Stops
+    early once ``||u_θ - target|| <= tol * ||target||``. ``weight`` is the quadrature weight of
+    every point; the loss is ``weight * sum (u_θ - target)²``.
+    """
+    flat = FlatParams(params)
+    jacobian = SubsetJacobian(model, flat, chunk)
+    theta = flat.flatten(params)
+    k = flat.size if subset is None else min(int(subset), flat.size)
+    target = target.reshape(x.shape[0], -1).detach()
+    target_norm = float(target.pow(2).sum().sqrt())
+    scale = math.sqrt(weight)
+    lam = float(damping)
+
+    def residual_of(t: Tensor) -> Tensor:
+        with torch.no_grad():
+            return (functional_call(model, flat.unflatten(t), (x,)) - target).reshape(-1)
+
+    residual = residual_of(theta)
+    norm = float(residual.pow(2).sum().sqrt())
+    done = 0
+    while done < iterations and norm > tol * target_norm:
+        done += 1
+        columns = torch.randperm(flat.size, generator=generator)[:k].to(theta.device)
+        a = jacobian(flat.unflatten(theta), x, columns) * scale
+        b = -residual * scale
+        if lam > 0:
+            mu = lam * float(a.pow(2).sum(0).mean())
+            a = torch.cat([a, math.sqrt(mu) * torch.eye(k, dtype=a.dtype, device=a.device)])
+            b = torch.cat([b, b.new_zeros(k)])
+        trial = theta.index_add(0, columns, lstsq(a, b, rcond))
+        trial_residual = residual_of(trial)
+        trial_norm = float(trial_residual.pow(2).sum().sqrt())
+        if lam > 0 and not trial_norm < norm:
+            lam *= 4.0
+            continue
+        lam = lam / 3.0
+        theta, residual, norm = trial, trial_residual, trial_norm
+    loss = weight * norm**2
+    relative = norm / target_norm if target_norm > 0 else norm
+    return FitResult(flat.unflatten(theta), loss, relative, done)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stepper
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TengOptions:
+    """Inner-solve settings: ``iterations`` per projection on ``subset`` parameters, early stop at ``tol``."""
+
+    iterations: int = 5
+    subset: int | None = 1024
+    tol: float = 0.0
+    rcond: float | None = None
+    random_offset: bool = True
+    seed: int = 0
+    chunk: int = 4096
+
+
+class TENG:
+    """Advances the parameters of a spatial network by TENG steps of an explicit RK method."""
+
+    def __init__(self, model: nn.Module, operator: EvolutionOperator, grid: PeriodicGrid, tableau: ButcherTableau,
+                 options: TengOptions | None = None):
+        self.model = model
+        self.operator = operator
+        self.grid = grid
+        self.tableau = tableau
+        self.options = options or TengOptions()
+        self.generator = torch.Generator().manual_seed(self.options.seed)
+
+    def _fit(self, params: Mapping[str, Tensor], x: Tensor, target: Tensor, iterations: int,
+             subset: int | None, tol: float) -> FitResult:
+        o = self.options
+        return fit_subset(self.model, params, x, target, self.grid.weight, iterations, subset, self.generator,
+                          tol, o.rcond, o.chunk)
+
+    def fit_initial(self, params: Mapping[str, Tensor], u0: Callable[[Tensor], Tensor], iterations: int,
+                    subset: int | None, tol: float = 0.0, rounds: int = 1) -> FitResult:
+        """Fit u_θ to ``u0`` (points -> (N, fields)) on ``rounds`` shifted grids (the last one unshifted)."""
+        result = None
+        for r in range(rounds):
+            x = self.grid.points(self.generator if r < rounds - 1 else None)
+            result = self._fit(params if result is None else result.params, x, u0(x), iterations, subset, tol)
+        assert result is not None
+        return result
+
+    def values(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return functional_call(self.model, dict(params), (x,))
+
+    def rate(self, params: Mapping[str, Tensor], x: Tensor, t: float) -> Tensor:
+        """F[u_θ] at ``x`` and time ``t``."""
+        detached = {k: v.detach() for k, v in params.items()}
+        return self.operator(BoundModel(self.model, detached), x, t).detach()
+
+    def step(self, params: Mapping[str, Tensor], t: float, dt: float) -> tuple[Params, dict[str, float]]:
+        """One time step from ``t`` to ``t + dt``; info has each projection's loss and relative error."""
+        o = self.options
+        x = self.grid.points(self.generator if o.random_offset else None)
+
+        def project(target: Tensor, start: Params, stage: int) -> tuple[Params, dict[str, float]]:
+            fit = self._fit(start, x, target, o.iterations, o.subset, o.tol)
+            return fit.params, {"loss": fit.loss, "relative": fit.relative, "iterations": fit.iterations}
+
+        new, infos = rk_step(self.tableau, dict(params), t, dt, lambda p: self.values(p, x),
+                             lambda p, s: self.rate(p, x, s), project)
+        info: dict[str, float] = {"loss": infos[-1]["loss"], "fit_relative": infos[-1]["relative"]}
+        for i, stage in enumerate(infos):
+            info[f"loss_stage{i + 1}"] = stage["loss"]
+        info["iterations"] = sum(s["iterations"] for s in infos)
+        return new, info
+
+
+__all__ = ["TENG", "FitResult", "FlatParams", "PeriodicGrid", "SubsetJacobian", "TengOptions", "fit_subset", "lstsq"]
