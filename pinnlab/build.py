@@ -95,13 +95,16 @@ def conditions_from_dict(data: dict[str, dict[str, Any]], source: str = "<config
     return out
 
 
-def geometry_of(problem: Problem) -> Geometry:
+def geometry_of(problem: Problem, source: str = "<config>") -> Geometry:
     """The problem's domain as a geometry object."""
     if isinstance(problem.domain, Geometry):
         return problem.domain
     pde = problem.pde
     dims = {c.name: c.dim for c in pde.coordinates if c.dim is not None}
-    return geometry_from_dict(problem.domain, [c.name for c in pde.coordinates], pde.time, dims=dims)
+    try:
+        return geometry_from_dict(problem.domain, [c.name for c in pde.coordinates], pde.time, dims=dims)
+    except SpecError as exc:
+        raise ConfigError(f"{source}: key 'problem.domain': {exc}") from None
 
 
 def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,

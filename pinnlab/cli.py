@@ -11,7 +11,10 @@ from pinnlab.errors import PinnlabError
 
 def _solve(args: argparse.Namespace) -> int:
     from pinnlab.run import solve
+    from pinnlab.teng_run import is_teng_file, solve_teng_cli
 
+    if is_teng_file(args.config):
+        return solve_teng_cli(args)
     solution = solve(args.config, out=args.out, overrides=args.set, device=args.device, resume=args.resume,
                      progress=False if args.quiet else None)
     m = solution.metrics
@@ -32,7 +35,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     problem = problem_from_config(cfg.problem, args.config)
-    geometry = geometry_of(problem)
+    geometry = geometry_of(problem, args.config)
     program = program_from_config(cfg, problem, args.config)
     check_faces(program, geometry, args.config)
     model_from_config(cfg.model, problem, geometry, None, args.config)

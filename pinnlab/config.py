@@ -20,19 +20,25 @@ from pinnlab.errors import ConfigError
 
 
 class _YAMLLoader(yaml.SafeLoader):
-    """Safe YAML with YAML 1.2 booleans (true/false only), so a condition's ``on:`` key stays a string."""
+    """Safe YAML with YAML 1.2 booleans and floats: a condition's ``on:`` key stays a string, ``1e-3`` is a number."""
 
 
 _YAMLLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _YAMLLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
                                   list("tTfF"))
+_YAMLLoader.add_implicit_resolver(  # tried after the int resolver, so plain integers stay ints
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
 
 
 def yaml_load(text: str) -> Any:
-    """Parse YAML text safely (no tags that build objects; YAML 1.2 booleans)."""
+    """Parse YAML text safely (no tags that build objects; YAML 1.2 booleans and floats)."""
     return yaml.load(text, Loader=_YAMLLoader)
 
 

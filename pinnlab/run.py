@@ -115,7 +115,7 @@ class Trainer:
         self.resolved = resolved
         self.dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
         torch.manual_seed(cfg.train.seed)
-        self.geometry = geometry_of(problem)
+        self.geometry = geometry_of(problem, source)
         init_gen = torch.Generator().manual_seed(cfg.train.seed)
         self.model = model_from_config(cfg.model, problem, self.geometry, init_gen, source).to(device, self.dtype)
         self.params = parameters_of(self.model)
@@ -364,7 +364,7 @@ def load(run_dir: str | Path, problem: Problem | None = None, device: str = "cpu
         raise ConfigError(f"'{path}' holds no {rd.MODEL} or {rd.CHECKPOINT}")
     dtype = torch.float64 if cfg.train.dtype == "float64" else torch.float32
     with default_dtype(dtype):
-        geometry = geometry_of(problem)
+        geometry = geometry_of(problem, str(config_path))
         model = model_from_config(cfg.model, problem, geometry, None, str(config_path)).to(device, dtype)
         state = rd.load_checkpoint(weights, map_location=device)
         model.load_state_dict(state["model"])

@@ -28,6 +28,16 @@ from pinnlab.solvers.least_squares import (
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run each test on one intra-op thread (restored afterwards): these problems are tiny, and on
+    a busy two-core machine a second thread mostly waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class LeastSquaresObjective:
     """A duck-typed objective: residuals r(params) of a Python function, loss = ‖r‖²."""
 
@@ -242,9 +252,10 @@ def test_engd_takes_no_step_when_nothing_decreases_the_loss():
     params, _, info = solver.step(params, solver.init(params), objective)
     assert info["step_size"] == 0.0 and info["trial_loss"] == info["loss"]
     assert params["x"].item() == 0.0
-    assert solver.search(lambda eta: 1.0 + eta, loss0=1.0) == (0.0, 1.0)
-    assert solver.search(lambda eta: (eta - 0.25) ** 2, loss0=1.0) == (0.25, 0.0)
-    assert EnergyNaturalGradient(line_search="backtracking").search(lambda eta: eta, loss0=1.0) == (0.5, 0.5)
+    assert solver.search(lambda etas: [1.0 + e for e in etas], loss0=1.0) == (0.0, 1.0)
+    assert solver.search(lambda etas: [(e - 0.25) ** 2 for e in etas], loss0=1.0) == (0.25, 0.0)
+    backtracking = EnergyNaturalGradient(line_search="backtracking")
+    assert backtracking.search(lambda etas: [e * 1.5 for e in etas], loss0=1.0) == (0.5, 0.75)
 
 
 def test_solve_is_chosen_by_size():
@@ -283,7 +294,7 @@ def test_state_dict_round_trip():
     buffer.seek(0)
     restored = make_solver("gauss_newton").load_state_dict(make_solver("gauss_newton").init(params),
                                                            torch.load(buffer))
-    assert restored["damping"] == state["damping"] and restored["nu"] == state["nu"] and restored["k"] == 2
+    assert restored["mu"] == state["mu"] and restored["nu"] == state["nu"] and restored["k"] == 2
     assert torch.equal(restored["direction"], state["direction"])
     # the restored solver continues exactly like the original
     copy = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
@@ -292,16 +303,20 @@ def test_state_dict_round_trip():
     assert info_a["trial_loss"] == info_b["trial_loss"] and info_a["damping"] == info_b["damping"]
 
 
-@pytest.mark.parametrize("name,steps", [("engd", 20), ("gauss_newton", 40)])
-def test_poisson1d_reaches_tight_tolerance(tmp_path, name, steps):
+@pytest.mark.parametrize("solver,tolerance", [
+    ({"name": "engd", "steps": 20}, 1e-7),
+    ({"name": "gauss_newton", "steps": 60, "power": 2}, 2e-5),
+])
+def test_poisson1d_reaches_tight_tolerance(tmp_path, solver, tolerance):
+    """1-D Poisson, 10x2 tanh network, 200 points, float64 (measured: ENGD 1.1e-9, LM 6.8e-6)."""
     cfg = {
         "problem": {"equation": "poisson", "options": {"dim": 1}},
         "model": {"width": 10, "depth": 2},
         "derivatives": {"method": "autograd"},
         "sampling": {"method": "uniform", "interior": 200, "boundary": 2},
-        "solver": {"name": name, "steps": steps},
-        "train": {"dtype": "float64", "eval_every": steps, "log_every": 5, "progress": False},
+        "solver": solver,
+        "train": {"dtype": "float64", "eval_every": solver["steps"], "log_every": 5, "progress": False},
         "output": {"vtk": False, "plots": False},
     }
     solution = pinnlab.solve(cfg, out=tmp_path / "run", progress=False)
-    assert solution.metrics["rel_l2"]["u"] <= 1e-5
+    assert solution.metrics["rel_l2"]["u"] <= tolerance

@@ -224,6 +224,13 @@ def test_line_search_solvers_evolve_every_resample_every():
     never = R3Sampler(point_sets(), drawer())
     never.bind_solver(make_solver("lbfgs"))
     assert not any(never.evolve_due(k) for k in range(20))
+    fixed = R3Sampler(point_sets(), drawer(), resample_every=4, every=3)  # ``every`` wins for any solver
+    for solver in ("adam", "lbfgs"):
+        fixed.bind_solver(make_solver(solver))
+        assert [k for k in range(9) if fixed.evolve_due(k)] == [2, 5, 8]
+    assert RADSampler(point_sets(), drawer(), every=7).every == 7
+    with pytest.raises(ValueError, match="every"):
+        R3Sampler(point_sets(), drawer(), every=0)
 
 
 def test_state_dict_round_trip(tmp_path):

@@ -8,9 +8,23 @@ import pytest
 import torch
 
 from pinnlab.autodiff import Derivative, make_backend, partial, value
-from pinnlab.autodiff.plan import _monomials, _row, bilaplacian_terms, mixed_partial_terms, plan_exact
+from pinnlab.autodiff.plan import (
+    _monomials,
+    _row,
+    bilaplacian_terms,
+    mixed_partial_terms,
+    plan_exact,
+    virtual_rows,
+)
 from pinnlab.nn import (
-    MLP, BoundModel, FourierFeatures, InputScaling, OutputTransform, PeriodicEmbedding, PINNModel, parameters_of,
+    MLP,
+    BoundModel,
+    FourierFeatures,
+    InputScaling,
+    OutputTransform,
+    PeriodicEmbedding,
+    PINNModel,
+    parameters_of,
 )
 from pinnlab.spec.expr import Namespace, parse
 
@@ -54,16 +68,19 @@ def _all_requests(d, outputs=2):
     return reqs
 
 
-def _compare(f, x, reqs, modes=(True, False)):
-    """Taylor (collapsed and standard) against nested reverse mode."""
+MODES = ({"collapsed": True}, {"collapsed": True, "bilaplacian": "interpolation"}, {"collapsed": False})
+
+
+def _compare(f, x, reqs, modes=MODES):
+    """Taylor (collapsed with the forward or interpolated bilaplacian, and standard) against nested reverse mode."""
     d = x.shape[1]
     ref = make_backend("autograd").plan(reqs, d)(f, x)
-    for collapsed in modes:
-        out = make_backend("taylor", collapsed=collapsed).plan(reqs, d)(f, x)
+    for options in modes:
+        out = make_backend("taylor", **options).plan(reqs, d)(f, x)
         for r in reqs:
             assert out[r].shape == ref[r].shape, r
             scale = 1 + float(ref[r].detach().abs().max())
-            assert torch.allclose(out[r], ref[r], rtol=TOL, atol=TOL * scale), (r, collapsed)
+            assert torch.allclose(out[r], ref[r], rtol=TOL, atol=TOL * scale), (r, options)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sin", "cos", "sigmoid", "softplus", "silu", "gelu"])
@@ -74,9 +91,9 @@ def test_mlp_all_request_kinds(activation):
 
 def test_fourier_features_and_periodic_embedding():
     model = _model(3, periodic={0: 2.0, 2: 1.5}, fourier=5, width=8, depth=2)
-    _compare(_bound(model), _points(3, 3), _all_requests(3), modes=(True,))
+    _compare(_bound(model), _points(3, 3), _all_requests(3), modes=MODES[:2])
     only_periodic = _model(2, periodic={0: 2.0, 1: 3.0}, activation="sin", width=8, depth=2)
-    _compare(_bound(only_periodic), _points(3, 2), _all_requests(2), modes=(True,))
+    _compare(_bound(only_periodic), _points(3, 2), _all_requests(2), modes=MODES[:2])
 
 
 def test_output_transform_with_products_and_functions():
@@ -120,8 +137,8 @@ def test_closed_form_derivatives_through_a_transform():
         # Δ²u = u_xxxx + 2 u_xxyy + u_yyyy = (1 - 8 + 16) sin(x) e^{2y} + 24 x
         Derivative(0, "bilaplacian", (0, 1)): 9 * s * e + 24 * a,
     }
-    for collapsed in (True, False):
-        out = make_backend("taylor", collapsed=collapsed).plan(list(expected), 2)(_bound(model), x)
+    for options in MODES:
+        out = make_backend("taylor", **options).plan(list(expected), 2)(_bound(model), x)
         for r, e_r in expected.items():
             assert torch.allclose(out[r], e_r, rtol=TOL, atol=TOL), r
 
@@ -167,6 +184,19 @@ def test_planner_shares_jets():
     plan = plan_exact([lap, Derivative(0, "gradient", (0, 1, 2, 3)), Derivative(0, "bilaplacian", (0, 1, 2))], 4)
     assert len(plan.directions) == 4 + 6  # four axes, three pairs e_i +- e_j
     assert [f.order for f in plan.families] == [2, 4]
+
+
+def test_virtual_rows_follow_from_multilinearity():
+    ex, ey = ((0, 1),), ((1, 1),)
+    plus, minus = ((0, 1), (1, 1)), ((0, 1), (1, -1))
+    flags = virtual_rows([ex, ey, minus, plus, None], (5, 5, 4))
+    # order 1: x1(e_x +- e_y) = x1(e_x) +- x1(e_y); order 2: x2(e_x + e_y) = 2 x2(e_x) + 2 x2(e_y) - x2(e_x - e_y)
+    assert {r: sorted(t) for r, t in flags[0].items()} == {2: [(0, 1.0), (1, -1.0)], 3: [(0, 1.0), (1, 1.0)]}
+    assert sorted((s, round(w, 12)) for s, w in flags[1][3]) == [(0, 2.0), (1, 2.0), (2, -1.0)]
+    assert flags[2] == {}  # four cubic forms in two variables are independent
+    # the exact bilaplacian pushes 5 + 15 + 25 rows instead of 3 x 25 through each layer
+    plan = make_backend("taylor").plan([Derivative(0, "bilaplacian", (0, 1, 2, 3, 4))], 5)
+    assert [plan.program.stored(k) for k in (1, 2, 3)] == [5, 15, 25]
 
 
 def test_jacobian_over_parameters_matches_autograd():
@@ -225,8 +255,8 @@ def test_generic_callables_and_torch_modules():
     reqs = [value(1), partial(0, 2), partial(0, 0, 1), partial(1, 1, 1, 1), Derivative(0, "laplacian", (0, 1, 2)),
             Derivative(1, "bilaplacian", (0, 2)), Derivative(0, "gradient", (0, 1, 2))]
     _compare(fn, x, reqs)
-    _compare(seq, x, reqs, modes=(True,))
-    _compare(BoundModel(seq, dict(seq.named_parameters())), x, reqs, modes=(True,))
+    _compare(seq, x, reqs, modes=MODES[:2])
+    _compare(BoundModel(seq, dict(seq.named_parameters())), x, reqs, modes=MODES[:2])
 
 
 def test_value_only_and_empty_requests():

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Union
+from functools import cache
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -42,7 +42,7 @@ class SparseCoef:
     layer applied to it gathers columns of the weight: O(m·width), not O(D·width).
     """
 
-    __slots__ = ("index", "value", "dim")
+    __slots__ = ("dim", "index", "value")
 
     def __init__(self, index: Tensor, value: Tensor, dim: int):
         self.index = index
@@ -109,7 +109,7 @@ class SparseCoef:
         return self.value.sum(-1)
 
 
-Coef = Union[Tensor, SparseCoef, None]
+Coef = Tensor | SparseCoef | None
 
 
 def c_take(c: Coef, n: int) -> Coef:
@@ -122,6 +122,9 @@ def c_take(c: Coef, n: int) -> Coef:
 def c_rows(c: Coef, index: slice | Tensor) -> Coef:
     if c is None:
         return None
+    if isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1) and (
+            index.stop is None or index.stop >= c.shape[0]):
+        return c
     if isinstance(c, SparseCoef):
         return c.rows(index)
     return c[index] if isinstance(index, slice) else c.index_select(0, index)
@@ -206,17 +209,22 @@ class Family:
     """A collapsed sum ``sum_g weight_g * sum_{s in rows_g} x_order[s]`` over groups of directions.
 
     ``groups`` pairs direction rows (a slice or an index tensor) with a scalar weight;
-    the directions need per-direction coefficients up to ``order - 1``.
+    the directions need per-direction coefficients up to ``order - 1``. With several
+    groups, ``dense`` holds the weights of directions ``[0, span)`` (zero outside the
+    family) and the sum is one contraction.
     """
 
     order: int
     groups: tuple[tuple[slice | Tensor, float], ...]
     span: int  # directions [0, span) contain the family
+    dense: Tensor | None = None
 
     def reduce(self, c: Coef) -> Tensor | None:
         """The weighted sum over the family's directions of a per-direction quantity."""
         if c is None:
             return None
+        if self.dense is not None:
+            return torch.tensordot(self.dense, c_dense(c_take(c, self.span)), dims=1)
         total = None
         for rows, weight in self.groups:
             part = c_dense(c_rows(c, rows)).sum(0)
@@ -226,14 +234,32 @@ class Family:
 
 @dataclass(frozen=True, eq=False)
 class Layout:
-    """Directions per order (``sizes[k-1] = S_k``, non-increasing) and collapsed families."""
+    """Directions per order (``sizes[k-1] = S_k``, non-increasing) and collapsed families.
+
+    ``virtual[k-1]`` (optional) makes the last rows of order ``k`` *virtual*: a matrix
+    (S_k - R_k, R_k) expressing them through the first R_k rows, which alone are
+    stored and pushed through linear layers. This is exact because the order-k
+    coefficient along v is the k-linear form ``D^k h[v, ..., v]`` of every
+    intermediate h (input coefficients above order 1 vanish): if
+    ``v_r^{⊗k} = Σ_s w_s v_s^{⊗k}`` then ``x_k[r] = Σ_s w_s x_k[s]`` at every layer,
+    e.g. ``x_1(e_i + e_j) = x_1(e_i) + x_1(e_j)``.
+    """
 
     sizes: tuple[int, ...]
     families: tuple[Family, ...] = ()
+    virtual: tuple[Tensor | None, ...] = ()
 
     @property
     def order(self) -> int:
         return len(self.sizes)
+
+    def virtual_rows(self, k: int) -> Tensor | None:
+        return self.virtual[k - 1] if k <= len(self.virtual) else None
+
+    def stored(self, k: int) -> int:
+        """Rows held for order ``k``."""
+        m = self.virtual_rows(k)
+        return self.sizes[k - 1] if m is None else m.shape[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +267,7 @@ class Layout:
 # ---------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def partitions(k: int) -> tuple[tuple[int, float, tuple[int, ...]], ...]:
     """Faà di Bruno terms of order ``k``: (number of parts m, coefficient, parts ascending).
 
@@ -289,9 +315,13 @@ def _poly_tower(y: Tensor, q: list[float], order: int) -> list[Tensor]:
 
 
 def _horner(coefficients: list[float], y: Tensor) -> Tensor:
-    acc = None
-    for c in reversed(coefficients):
-        acc = torch.full_like(y, c) if acc is None else acc * y + c
+    while len(coefficients) > 1 and coefficients[-1] == 0:
+        coefficients = coefficients[:-1]
+    if len(coefficients) == 1:
+        return torch.full_like(y, coefficients[0])
+    acc = y * coefficients[-1] + coefficients[-2]
+    for c in reversed(coefficients[:-2]):
+        acc = acc * y + c if c else acc * y
     return acc
 
 
@@ -397,21 +427,145 @@ ELEMENTWISE = ("tanh", "sigmoid", "tan", "exp", "sin", "cos", "sinh", "cosh", "l
 class _Products:
     """Memoised products of coefficients over a multiset of orders (Faà di Bruno monomials)."""
 
-    def __init__(self, coeffs: Sequence[Coef]):
-        self.coeffs = coeffs
+    def __init__(self, jet: Jet):
+        self.jet = jet
+        self.full: dict[int, Coef] = {}
         self.cache: dict[tuple[int, ...], tuple[int, Coef]] = {}
+
+    def coefficient(self, k: int, n: int) -> Coef:
+        """Order ``k`` for the first ``n`` directions (virtual rows rebuilt only when needed)."""
+        if n <= self.jet.layout.stored(k):
+            return c_take(self.jet.coeffs[k - 1], n)
+        if k not in self.full:
+            self.full[k] = self.jet.full(k)
+        return c_take(self.full[k], n)
 
     def get(self, parts: tuple[int, ...], n: int) -> Coef:
         hit = self.cache.get(parts)
         if hit is not None and hit[0] >= n:
             return c_take(hit[1], n)
-        last = c_take(self.coeffs[parts[-1] - 1], n)
+        last = self.coefficient(parts[-1], n)
         value = last if len(parts) == 1 else c_mul(self.get(parts[:-1], n), last)
         self.cache[parts] = (n, value)
         return value
 
 
-class Jet:
+class TaylorValue:
+    """Arithmetic shared by the jet types: operators built from a few primitives.
+
+    Subclasses provide ``primal``, ``order`` (highest derivative order carried),
+    ``constant_like``, ``compatible``, ``_plus``, ``_times``, ``scale``, ``shift``
+    and ``compose`` (an elementwise function given its derivative tower).
+    """
+
+    __slots__ = ()
+    __array_priority__ = 1000
+    primal: Tensor
+    order: int
+
+    def constant_like(self, value: Tensor) -> TaylorValue:
+        raise NotImplementedError
+
+    def compatible(self, other: TaylorValue) -> bool:
+        raise NotImplementedError
+
+    def _plus(self, other: TaylorValue) -> TaylorValue:
+        raise NotImplementedError
+
+    def _times(self, other: TaylorValue) -> TaylorValue:
+        raise NotImplementedError
+
+    def scale(self, factor: Tensor | float) -> TaylorValue:
+        raise NotImplementedError
+
+    def shift(self, offset: Tensor | float) -> TaylorValue:
+        raise NotImplementedError
+
+    def compose(self, derivatives: Sequence[Tensor | None]) -> TaylorValue:
+        raise NotImplementedError
+
+    def _lift(self, other: Any) -> TaylorValue:
+        if isinstance(other, TaylorValue):
+            if not self.compatible(other):
+                raise ValueError("jets with different layouts cannot be combined")
+            return other
+        return self.constant_like(torch.as_tensor(other, dtype=self.primal.dtype, device=self.primal.device))
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.primal.shape
+
+    def dim(self) -> int:
+        return self.primal.dim()
+
+    def apply(self, name: str) -> TaylorValue:
+        """An elementwise function by name (see :data:`ELEMENTWISE`)."""
+        return self.compose(tower(name, self.primal, self.order))
+
+    def power(self, p: float) -> TaylorValue:
+        if float(p).is_integer() and 0 <= p <= 8:
+            return self._integer_power(int(p))
+        return self.compose(tower("pow", self.primal, self.order, exponent=float(p)))
+
+    def _integer_power(self, p: int) -> TaylorValue:
+        if p == 0:
+            return self.constant_like(torch.ones_like(self.primal))
+        result, base = None, self
+        while p:
+            if p & 1:
+                result = base if result is None else result * base
+            p >>= 1
+            if p:
+                base = base * base
+        return result
+
+    def reciprocal(self) -> TaylorValue:
+        return self.compose(tower("pow", self.primal, self.order, exponent=-1.0))
+
+    def __add__(self, other: Any) -> TaylorValue:
+        if not isinstance(other, TaylorValue):
+            return self.shift(other)
+        return self._plus(self._lift(other))
+
+    __radd__ = __add__
+
+    def __neg__(self) -> TaylorValue:
+        return self.scale(-1.0)
+
+    def __sub__(self, other: Any) -> TaylorValue:
+        return self + (-other)
+
+    def __rsub__(self, other: Any) -> TaylorValue:
+        return (-self) + other
+
+    def __mul__(self, other: Any) -> TaylorValue:
+        if not isinstance(other, TaylorValue):
+            return self.scale(other)
+        return self._times(self._lift(other))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> TaylorValue:
+        if isinstance(other, TaylorValue):
+            return self * self._lift(other).reciprocal()
+        return self.scale(1.0 / other)
+
+    def __rtruediv__(self, other: Any) -> TaylorValue:
+        return self.reciprocal() * other
+
+    def __pow__(self, other: Any) -> TaylorValue:
+        if isinstance(other, TaylorValue):
+            return (other * self.apply("log")).apply("exp")
+        if isinstance(other, Tensor) and other.dim() > 0:
+            return (self.apply("log") * other).apply("exp")
+        return self.power(float(other))
+
+    def __rpow__(self, other: Any) -> TaylorValue:
+        base = torch.as_tensor(other, dtype=self.primal.dtype, device=self.primal.device)
+        return (self * torch.log(base)).apply("exp")
+
+
+class Jet(TaylorValue):
     """A primal value with derivative coefficients along directions (see the module docstring).
 
     ``coeffs[k-1]`` holds order ``k`` for the first ``layout.sizes[k-1]`` directions
@@ -419,8 +573,7 @@ class Jet:
     collapsed value of ``layout.families[i]`` (shape of the primal, or ``None``).
     """
 
-    __slots__ = ("primal", "coeffs", "sums", "layout")
-    __array_priority__ = 1000
+    __slots__ = ("coeffs", "layout", "primal", "sums")
 
     def __init__(self, primal: Tensor, coeffs: Sequence[Coef], sums: Sequence[Tensor | None], layout: Layout):
         self.primal = primal
@@ -434,22 +587,27 @@ class Jet:
         """A jet that does not depend on the input."""
         return cls(value, [None] * layout.order, [None] * len(layout.families), layout)
 
+    def constant_like(self, value: Tensor) -> Jet:
+        return Jet.constant(value, self.layout)
+
+    def compatible(self, other: TaylorValue) -> bool:
+        return isinstance(other, Jet) and other.layout is self.layout
+
+    @property
+    def order(self) -> int:
+        return self.layout.order
+
     def _like(self, primal: Tensor, coeffs: Sequence[Coef], sums: Sequence[Tensor | None]) -> Jet:
         return Jet(primal, coeffs, sums, self.layout)
 
-    def _lift(self, other: Any) -> Jet:
-        if isinstance(other, Jet):
-            if other.layout is not self.layout:
-                raise ValueError("jets with different layouts cannot be combined")
-            return other
-        return Jet.constant(torch.as_tensor(other, dtype=self.primal.dtype, device=self.primal.device), self.layout)
-
-    @property
-    def shape(self) -> torch.Size:
-        return self.primal.shape
-
-    def dim(self) -> int:
-        return self.primal.dim()
+    def full(self, k: int) -> Coef:
+        """Order ``k`` for all ``S_k`` directions, virtual rows included."""
+        c = self.coeffs[k - 1]
+        m = self.layout.virtual_rows(k)
+        if m is None or c is None:
+            return c
+        c = c_dense(c)
+        return torch.cat([c, torch.tensordot(m, c, dims=1)], 0)
 
     # -- linear operations ---------------------------------------------------------------------
     def linear(self, weight: Tensor, bias: Tensor | None = None) -> Jet:
@@ -502,7 +660,8 @@ class Jet:
                     primal.new_zeros(*lead, *batch, j.primal.shape[-1]) for p, j in zip(parts, jets)]
             return torch.cat(full, -1)
 
-        coeffs = [join([c_dense(j.coeffs[k]) for j in jets], (n,)) for k, n in enumerate(first.layout.sizes)]
+        coeffs = [join([c_dense(j.coeffs[k]) for j in jets], (first.layout.stored(k + 1),))
+                  for k in range(first.layout.order)]
         sums = [join([j.sums[i] for j in jets], ()) for i in range(len(first.sums))]
         return Jet(primal, coeffs, sums, first.layout)
 
@@ -514,7 +673,7 @@ class Jet:
     def compose(self, derivatives: Sequence[Tensor | None]) -> Jet:
         """``f(self)`` given the tower ``[f, f', ..., f^(K)]`` at the primal (Faà di Bruno)."""
         layout = self.layout
-        products = _Products(self.coeffs)
+        products = _Products(self)
         # widest products first, so narrower uses are slices of them
         for fam in layout.families:
             for m, _, parts in partitions(fam.order):
@@ -522,14 +681,19 @@ class Jet:
                     products.get(parts, fam.span)
         coeffs: list[Coef] = []
         for k in range(1, layout.order + 1):
-            n = layout.sizes[k - 1]
+            n = layout.stored(k)
             acc: Coef = None
             if n:
                 for m, c, parts in partitions(k):
                     d = derivatives[m]
-                    if d is None:
+                    p = None if d is None else products.get(parts, n)
+                    if p is None:
                         continue
-                    acc = c_add(acc, c_scale(d if c == 1 else d * c, products.get(parts, n)))
+                    d = d if c == 1 else d * c
+                    if isinstance(acc, Tensor) and isinstance(p, Tensor):
+                        acc = torch.addcmul(acc, d, p)
+                    else:
+                        acc = c_add(acc, c_scale(d, p))
             coeffs.append(acc)
         sums: list[Tensor | None] = []
         for fam, top in zip(layout.families, self.sums):
@@ -547,100 +711,215 @@ class Jet:
             sums.append(acc_t)
         return self._like(derivatives[0], coeffs, sums)
 
-    def apply(self, name: str) -> Jet:
-        """An elementwise function by name (see :data:`ELEMENTWISE`)."""
-        return self.compose(tower(name, self.primal, self.layout.order))
-
-    def power(self, p: float) -> Jet:
-        if float(p).is_integer() and 0 <= p <= 8:
-            return self._integer_power(int(p))
-        return self.compose(tower("pow", self.primal, self.layout.order, exponent=float(p)))
-
-    def _integer_power(self, p: int) -> Jet:
-        if p == 0:
-            return Jet.constant(torch.ones_like(self.primal), self.layout)
-        result, base = None, self
-        while p:
-            if p & 1:
-                result = base if result is None else result * base
-            p >>= 1
-            if p:
-                base = base * base
-        return result
-
-    def reciprocal(self) -> Jet:
-        return self.compose(tower("pow", self.primal, self.layout.order, exponent=-1.0))
-
     def _leibniz(self, other: Jet) -> Jet:
         a, b = self, other
+        pa, pb = _Products(a), _Products(b)
         coeffs: list[Coef] = []
         for k in range(1, self.layout.order + 1):
-            n = self.layout.sizes[k - 1]
+            n = self.layout.stored(k)
             acc: Coef = None
             if n:
                 acc = c_add(c_scale(a.primal, c_take(b.coeffs[k - 1], n)), c_scale(b.primal, c_take(a.coeffs[k - 1], n)))
                 for i in range(1, k):
-                    term = c_mul(c_take(a.coeffs[i - 1], n), c_take(b.coeffs[k - i - 1], n))
+                    term = c_mul(pa.coefficient(i, n), pb.coefficient(k - i, n))
                     acc = c_add(acc, c_scale(float(math.comb(k, i)), term))
             coeffs.append(acc)
         sums: list[Tensor | None] = []
         for fam, sa, sb in zip(self.layout.families, a.sums, b.sums):
             acc_t = add_or(None if sb is None else a.primal * sb, None if sa is None else b.primal * sa)
             for i in range(1, fam.order):
-                ai, bi = c_take(a.coeffs[i - 1], fam.span), c_take(b.coeffs[fam.order - i - 1], fam.span)
+                ai, bi = pa.coefficient(i, fam.span), pb.coefficient(fam.order - i, fam.span)
                 r = fam.reduce(c_mul(ai, bi))
                 if r is not None:
                     acc_t = add_or(acc_t, r * math.comb(fam.order, i))
             sums.append(acc_t)
         return self._like(a.primal * b.primal, coeffs, sums)
 
-    # -- operators -----------------------------------------------------------------------------
-    def __add__(self, other: Any) -> Jet:
-        if not isinstance(other, Jet):
-            return self.shift(other)
-        other = self._lift(other)
+    def _plus(self, other: Jet) -> Jet:
         return self._like(self.primal + other.primal, [c_add(a, b) for a, b in zip(self.coeffs, other.coeffs)],
                           [add_or(a, b) for a, b in zip(self.sums, other.sums)])
 
-    __radd__ = __add__
-
-    def __neg__(self) -> Jet:
-        return self.scale(-1.0)
-
-    def __sub__(self, other: Any) -> Jet:
-        return self + (-other)
-
-    def __rsub__(self, other: Any) -> Jet:
-        return (-self) + other
-
-    def __mul__(self, other: Any) -> Jet:
-        if not isinstance(other, Jet):
-            return self.scale(other)
-        return self._leibniz(self._lift(other))
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other: Any) -> Jet:
-        if isinstance(other, Jet):
-            return self * self._lift(other).reciprocal()
-        return self.scale(1.0 / other)
-
-    def __rtruediv__(self, other: Any) -> Jet:
-        return self.reciprocal() * other
-
-    def __pow__(self, other: Any) -> Jet:
-        if isinstance(other, Jet):
-            return (other * self.apply("log")).apply("exp")
-        if isinstance(other, Tensor) and other.dim() > 0:
-            return (self.apply("log") * other).apply("exp")
-        return self.power(float(other))
-
-    def __rpow__(self, other: Any) -> Jet:
-        base = torch.as_tensor(other, dtype=self.primal.dtype, device=self.primal.device)
-        return (self * torch.log(base)).apply("exp")
+    def _times(self, other: Jet) -> Jet:
+        return self._leibniz(other)
 
     def __repr__(self) -> str:
         return f"Jet(shape={tuple(self.primal.shape)}, sizes={self.layout.sizes}, families={len(self.sums)})"
+
+
+@cache
+def _pairs(d: int) -> tuple[list[int], list[int], list[int], list[float]]:
+    """Packed symmetric d x d storage: rows (i, j), i <= j; the full index; Frobenius weights."""
+    pairs = [(i, j) for i in range(d) for j in range(i, d)]
+    where = {p: k for k, p in enumerate(pairs)}
+    full = [where[(min(i, j), max(i, j))] for i in range(d) for j in range(d)]
+    return [i for i, _ in pairs], [j for _, j in pairs], full, [1.0 if i == j else 2.0 for i, j in pairs]
+
+
+def _prod(*factors: Any) -> Any:
+    """The product of the factors, or ``None`` if one of them is ``None`` (zero)."""
+    out = factors[0]
+    for f in factors[1:]:
+        if out is None or f is None:
+            return None
+        out = out * f
+    return out
+
+
+def _total(*terms: Any) -> Any:
+    out = None
+    for t in terms:
+        out = add_or(out, t)
+    return out
+
+
+class BiharmonicJet(TaylorValue):
+    """Gradient, Hessian, ∇Δ, Δ and Δ² over ``d`` input columns, pushed forward together.
+
+    The collapsed fourth-order Taylor mode for the bilaplacian: instead of d² fourth-order
+    directional jets, each value carries its gradient ``grad`` (d rows), packed Hessian
+    ``hess`` (d(d+1)/2 rows), ``glap = ∇Δ`` (d rows), ``lap = Δ`` and ``bilap = Δ²``.
+    An elementwise f maps them by the chain rule summed over directions, e.g.
+    ``Δ²f(g) = f1 Δ²g + f2 (2|H|² + (Δg)² + 4∇g·∇Δg) + f3 (2|∇g|²Δg + 4∇gᵀH∇g) + f4 |∇g|⁴``
+    (``fk`` the k-th derivative of f), and products by
+    ``Δ²(ab) = aΔ²b + bΔ²a + 2ΔaΔb + 4∇a·∇Δb + 4∇b·∇Δa + 4 Ha:Hb``.
+    Linear layers act on every part alike. ``None`` parts are zero.
+    """
+
+    __slots__ = ("bilap", "d", "glap", "grad", "hess", "lap", "primal")
+    order = 4
+
+    def __init__(self, primal: Tensor, grad: Coef, hess: Tensor | None, glap: Tensor | None, lap: Tensor | None,
+                 bilap: Tensor | None, d: int):
+        self.primal, self.grad, self.hess, self.glap, self.lap, self.bilap, self.d = (
+            primal, grad, hess, glap, lap, bilap, d)
+
+    @classmethod
+    def seed(cls, x: Tensor, cols: Sequence[int]) -> BiharmonicJet:
+        """The input points with unit gradients along ``cols`` (sparse rows)."""
+        index = torch.as_tensor(list(cols), dtype=torch.long, device=x.device)[:, None]
+        value = torch.ones(len(cols), 1, 1, dtype=x.dtype, device=x.device)
+        return cls(x, SparseCoef(index, value, x.shape[-1]), None, None, None, None, len(cols))
+
+    def constant_like(self, value: Tensor) -> BiharmonicJet:
+        return BiharmonicJet(value, None, None, None, None, None, self.d)
+
+    def compatible(self, other: TaylorValue) -> bool:
+        return isinstance(other, BiharmonicJet) and other.d == self.d
+
+    def _map(self, primal: Tensor, fn) -> BiharmonicJet:
+        """Apply a linear map ``fn`` to every part (``None`` stays ``None``)."""
+        parts = [None if p is None else fn(p) for p in (self.grad, self.hess, self.glap, self.lap, self.bilap)]
+        return BiharmonicJet(primal, *parts, self.d)
+
+    def _index(self, values: list, dtype: torch.dtype = torch.long) -> Tensor:
+        return torch.as_tensor(values, dtype=dtype, device=self.primal.device)
+
+    def _hvec(self, hess: Tensor | None, grad: Tensor | None) -> Tensor | None:
+        """Rows of ``H ∇g`` (d rows) from the packed Hessian."""
+        if hess is None or grad is None:
+            return None
+        full = hess.index_select(0, self._index(_pairs(self.d)[2]))
+        full = full.reshape(self.d, self.d, *hess.shape[1:])
+        return (full * grad.unsqueeze(0)).sum(1)
+
+    def _outer(self, a: Tensor | None, b: Tensor | None) -> Tensor | None:
+        """Packed rows of ``∇a ∇bᵀ``."""
+        if a is None or b is None:
+            return None
+        pi, pj, _, _ = _pairs(self.d)
+        return a.index_select(0, self._index(pi)) * b.index_select(0, self._index(pj))
+
+    def _frobenius(self, a: Tensor | None, b: Tensor | None) -> Tensor | None:
+        """``Ha : Hb`` from packed rows."""
+        if a is None or b is None:
+            return None
+        w = self._index(_pairs(self.d)[3], dtype=a.dtype)
+        return torch.tensordot(w, a * b, dims=1)
+
+    @staticmethod
+    def _dot(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+        return None if a is None or b is None else (a * b).sum(0)
+
+    # -- linear operations ---------------------------------------------------------------------
+    def linear(self, weight: Tensor, bias: Tensor | None = None) -> BiharmonicJet:
+        return self._map(torch.nn.functional.linear(self.primal, weight, bias), lambda p: c_linear(p, weight))
+
+    def scale(self, factor: Tensor | float) -> BiharmonicJet:
+        return self._map(self.primal * factor, lambda p: c_scale(factor, p))
+
+    def shift(self, offset: Tensor | float) -> BiharmonicJet:
+        return BiharmonicJet(self.primal + offset, self.grad, self.hess, self.glap, self.lap, self.bilap, self.d)
+
+    def select(self, cols: int | slice | Sequence[int]) -> BiharmonicJet:
+        index = cols if isinstance(cols, (int, slice)) else list(cols)
+        return self._map(self.primal[..., index], lambda p: c_select(p, cols))
+
+    def sum_last(self) -> BiharmonicJet:
+        return self._map(self.primal.sum(-1), lambda p: p.sum_last() if isinstance(p, SparseCoef) else p.sum(-1))
+
+    def unsqueeze_last(self) -> BiharmonicJet:
+        return self._map(self.primal.unsqueeze(-1), lambda p: c_dense(p).unsqueeze(-1))
+
+    @staticmethod
+    def cat(jets: Sequence[BiharmonicJet]) -> BiharmonicJet:
+        first = jets[0]
+        jets = [first._lift(j) for j in jets]
+        primal = torch.cat([j.primal for j in jets], -1)
+        rows = {"grad": first.d, "hess": first.d * (first.d + 1) // 2, "glap": first.d}
+
+        def join(name: str) -> Tensor | None:
+            parts = [c_dense(getattr(j, name)) for j in jets]
+            if all(p is None for p in parts):
+                return None
+            lead = (rows[name],) if name in rows else ()
+            batch = torch.broadcast_shapes(*[p.shape[len(lead):-1] for p in parts if p is not None])
+            full = [p.expand(*lead, *batch, p.shape[-1]) if p is not None else
+                    primal.new_zeros(*lead, *batch, j.primal.shape[-1]) for p, j in zip(parts, jets)]
+            return torch.cat(full, -1)
+
+        return BiharmonicJet(primal, *(join(n) for n in ("grad", "hess", "glap", "lap", "bilap")), first.d)
+
+    @staticmethod
+    def stack_last(jets: Sequence[BiharmonicJet]) -> BiharmonicJet:
+        return BiharmonicJet.cat([j.unsqueeze_last() for j in jets])
+
+    # -- nonlinear operations ------------------------------------------------------------------
+    def compose(self, derivatives: Sequence[Tensor | None]) -> BiharmonicJet:
+        f1, f2, f3, f4 = derivatives[1:5]
+        g = c_dense(self.grad)
+        h, glap, lap, bilap = self.hess, self.glap, self.lap, self.bilap
+        q = self._dot(g, g)  # |∇g|²
+        hg = self._hvec(h, g)
+        grad = c_scale(f1, self.grad)
+        hess = _total(_prod(f1, h), _prod(f2, self._outer(g, g)))
+        new_lap = _total(_prod(f1, lap), _prod(f2, q))
+        new_glap = _total(_prod(f1, glap), _prod(f2, _total(_prod(lap, g), _prod(hg, 2.0))), _prod(f3, q, g))
+        inner2 = _total(_prod(self._frobenius(h, h), 2.0), _prod(lap, lap), _prod(self._dot(g, glap), 4.0))
+        inner3 = _total(_prod(q, lap, 2.0), _prod(self._dot(g, hg), 4.0))
+        new_bilap = _total(_prod(f1, bilap), _prod(f2, inner2), _prod(f3, inner3), _prod(f4, q, q))
+        return BiharmonicJet(derivatives[0], grad, hess, new_glap, new_lap, new_bilap, self.d)
+
+    def _plus(self, other: BiharmonicJet) -> BiharmonicJet:
+        return BiharmonicJet(self.primal + other.primal, c_add(self.grad, other.grad), add_or(self.hess, other.hess),
+                             add_or(self.glap, other.glap), add_or(self.lap, other.lap),
+                             add_or(self.bilap, other.bilap), self.d)
+
+    def _times(self, other: BiharmonicJet) -> BiharmonicJet:
+        a, b = self, other
+        a0, b0 = a.primal, b.primal
+        ga, gb = c_dense(a.grad), c_dense(b.grad)
+        grad = c_add(c_scale(a0, b.grad), c_scale(b0, a.grad))
+        hess = _total(_prod(a0, b.hess), _prod(b0, a.hess), self._outer(ga, gb), self._outer(gb, ga))
+        lap = _total(_prod(a0, b.lap), _prod(b0, a.lap), _prod(self._dot(ga, gb), 2.0))
+        glap = _total(_prod(a0, b.glap), _prod(b0, a.glap), _prod(b.lap, ga), _prod(a.lap, gb),
+                      _prod(_total(self._hvec(a.hess, gb), self._hvec(b.hess, ga)), 2.0))
+        bilap = _total(_prod(a0, b.bilap), _prod(b0, a.bilap), _prod(a.lap, b.lap, 2.0),
+                       _prod(self._dot(ga, b.glap), 4.0), _prod(self._dot(gb, a.glap), 4.0),
+                       _prod(self._frobenius(a.hess, b.hess), 4.0))
+        return BiharmonicJet(a0 * b0, grad, hess, glap, lap, bilap, self.d)
+
+    def __repr__(self) -> str:
+        return f"BiharmonicJet(shape={tuple(self.primal.shape)}, d={self.d})"
 
 
 class JetOps:
@@ -657,7 +936,7 @@ class JetOps:
 
     @staticmethod
     def _rank(a: Any) -> int:
-        if isinstance(a, (Jet, Tensor)):
+        if isinstance(a, (TaylorValue, Tensor)):
             return a.dim()
         return 0
 
@@ -665,16 +944,16 @@ class JetOps:
         ra, rb = self._rank(a), self._rank(b)
         if ra and rb and ra != rb:
             if ra < rb:
-                a = a.unsqueeze_last() if isinstance(a, Jet) else a.unsqueeze(-1)
+                a = a.unsqueeze_last() if isinstance(a, TaylorValue) else a.unsqueeze(-1)
             else:
-                b = b.unsqueeze_last() if isinstance(b, Jet) else b.unsqueeze(-1)
+                b = b.unsqueeze_last() if isinstance(b, TaylorValue) else b.unsqueeze(-1)
         return a, b
 
     def const(self, value: float, like: Any) -> Any:
         return value
 
     def binary(self, op: str, a: Any, b: Any) -> Any:
-        if not isinstance(a, Jet) and not isinstance(b, Jet):
+        if not isinstance(a, TaylorValue) and not isinstance(b, TaylorValue):
             return self.tensor_ops.binary(op, a, b)
         a, b = self._align(a, b)
         if op == "+":
@@ -692,7 +971,7 @@ class JetOps:
         raise ValueError(f"unknown operator {op}")
 
     def unary(self, op: str, a: Any) -> Any:
-        if not isinstance(a, Jet):
+        if not isinstance(a, TaylorValue):
             return self.tensor_ops.unary(op, a)
         if op == "neg":
             return -a

@@ -149,6 +149,37 @@ def mixed_partial_terms(cols_multiset: tuple[int, ...], existing: set[Key],
     return found
 
 
+def virtual_rows(keys: Sequence[Key | None], sizes: Sequence[int]) -> list[dict[int, list[tuple[int, float]]]]:
+    """Per order k: the rows whose k-th coefficient is a combination of earlier *real* rows.
+
+    Row ``r`` (direction ``keys[r]``; ``None`` for a random one, always real) is
+    virtual at order k when ``v_r^{⊗k} = Σ_s w_s v_s^{⊗k}`` over earlier real rows
+    whose support lies within v_r's; the result maps it to ``[(s, w_s)]``.
+    """
+    out = []
+    for k, n in enumerate(sizes, start=1):
+        real_by_support: dict[frozenset[int], list[int]] = {}
+        virtual: dict[int, list[tuple[int, float]]] = {}
+        for r in range(n):
+            key = keys[r]
+            if key is None:
+                continue
+            support = [c for c, _ in key]
+            candidates = []
+            for size in range(1, len(support) + 1):
+                for sub in itertools.combinations(support, size):
+                    candidates += real_by_support.get(frozenset(sub), [])
+            if candidates:
+                monos = _monomials(support, k)
+                w = _solve([_row(keys[s], support, monos, k) for s in candidates], _row(key, support, monos, k))
+                if w is not None:
+                    virtual[r] = [(s, float(x)) for s, x in zip(candidates, w) if abs(x) > 1e-12]
+                    continue
+            real_by_support.setdefault(frozenset(support), []).append(r)
+        out.append(virtual)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The exact plan
 # ---------------------------------------------------------------------------------------------

@@ -71,7 +71,8 @@ class StdePlan(Plan):
                 estimated.append(r)
         self.estimated = tuple(estimated)
         self.groups = list(dict.fromkeys((r.kind, tuple(sorted(set(r.cols)))) for r in estimated))
-        self._programs: dict[int, tuple[JetProgram, dict[Derivative, Reader], list[_Estimator]]] = {}
+        self._columns = [np.asarray(cols) for _, cols in self.groups]
+        self._programs: dict[int, tuple[JetProgram, list[dict[Derivative, Reader]], list[_Estimator]]] = {}
 
     # -- program per number of streams ---------------------------------------------------------
     def _program(self, streams: int) -> tuple[JetProgram, list[dict[Derivative, Reader]], list[_Estimator]]:
@@ -106,7 +107,7 @@ class StdePlan(Plan):
     def directions(self, estimator: _Estimator, step: int, group: int) -> tuple[Tensor, Tensor] | Tensor:
         """The random directions of one family: sparse ``(index, value)`` rows or dense (S, D)."""
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, step, estimator.stream, group]))
-        cols = np.asarray(estimator.cols)
+        cols = self._columns[group]
         d = len(cols)
         if self.kind == "sparse":
             picked = cols[rng.choice(d, size=min(self.samples, d), replace=False)]

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from pinnlab.autodiff.backend import Backend, ModelFunction, Plan, register_backend
-from pinnlab.autodiff.jet import Coef, Family, Jet, Layout, SparseCoef, c_dense
-from pinnlab.autodiff.plan import ExactPlan, Key, Reader, plan_exact
+from pinnlab.autodiff.jet import BiharmonicJet, Coef, Family, Jet, Layout, SparseCoef, c_dense, c_take
+from pinnlab.autodiff.plan import ExactPlan, Key, Reader, plan_exact, virtual_rows
 from pinnlab.autodiff.requests import Derivative
 
 #: Default jet rows (directions x points) per chunk of points: keeps the coefficient blocks of a
@@ -183,21 +183,20 @@ class JetProgram:
         blocks += [_Block(fam.order - 1, None, n_exact + i) for i, fam in enumerate(self.random)]
         blocks.sort(key=lambda b: -b.order)  # stable: fixed rows before random rows of the same order
         self.blocks = blocks
-        self.row: dict[Key, int] = {}
-        self.random_rows: dict[int, slice] = {}
-        orders: list[int] = []
+        self._assign_rows()
+        # rows whose coefficient of some order follows from others go last within their block
+        flags = virtual_rows(self._keys(), self.sizes)
         for b in blocks:
-            if b.keys is None:
-                self.random_rows[b.family] = slice(len(orders), len(orders) + self.random[b.family - n_exact].count)
-                orders += [b.order] * self.random[b.family - n_exact].count
+            if b.keys is not None:
+                b.keys.sort(key=lambda key: tuple(self.row[key] in v for v in flags))
+        self._assign_rows()
+        self.virtual: list[list[tuple[int, list[tuple[int, float]]]] | None] = []
+        for n, v in zip(self.sizes, virtual_rows(self._keys(), self.sizes)):
+            tail = sorted(v)
+            if not tail or tail != list(range(n - len(tail), n)):
+                self.virtual.append(None)  # virtual rows must be the last ones of their order
             else:
-                for key in b.keys:
-                    self.row[key] = len(orders)
-                    orders.append(b.order)
-        self.orders = orders
-        fam_orders = [f.order for f in exact.families] + [f.order for f in self.random]
-        top = max(orders + fam_orders + [0])
-        self.sizes = tuple(sum(1 for p in orders if p >= k) for k in range(1, top + 1))
+                self.virtual.append([(r, v[r]) for r in tail])
         # families: (order, [(rows, weight)]) with rows grouped by weight, as slices where contiguous
         self.family_rows: list[tuple[int, list[tuple[list[int] | slice, float]]]] = []
         for fam in exact.families:
@@ -226,6 +225,36 @@ class JetProgram:
                 self._fixed[bi] = (index, value)
         self._cache: dict[tuple, object] = {}
 
+    def _assign_rows(self) -> None:
+        n_exact = len(self.exact.families)
+        self.row: dict[Key, int] = {}
+        self.random_rows: dict[int, slice] = {}
+        orders: list[int] = []
+        for b in self.blocks:
+            if b.keys is None:
+                count = self.random[b.family - n_exact].count
+                self.random_rows[b.family] = slice(len(orders), len(orders) + count)
+                orders += [b.order] * count
+            else:
+                for key in b.keys:
+                    self.row[key] = len(orders)
+                    orders.append(b.order)
+        self.orders = orders
+        fam_orders = [f.order for f in self.exact.families] + [f.order for f in self.random]
+        top = max(orders + fam_orders + [0])
+        self.sizes = tuple(sum(1 for p in orders if p >= k) for k in range(1, top + 1))
+
+    def _keys(self) -> list[Key | None]:
+        keys: list[Key | None] = [None] * len(self.orders)
+        for key, r in self.row.items():
+            keys[r] = key
+        return keys
+
+    def stored(self, k: int) -> int:
+        """Rows of order ``k`` pushed through the network (the rest are virtual)."""
+        v = self.virtual[k - 1]
+        return self.sizes[k - 1] - (len(v) if v else 0)
+
     @property
     def n_directions(self) -> int:
         return len(self.orders)
@@ -247,8 +276,23 @@ class JetProgram:
                     else:
                         parts.append((torch.as_tensor(rows, dtype=torch.long, device=like.device), w))
                         span = max(span, max(rows) + 1)
-                families.append(Family(order, tuple(parts), span))
-            self._cache[key] = Layout(self.sizes, tuple(families))
+                dense = None
+                if len(parts) > 1 or not isinstance(parts[0][0], slice):
+                    dense = torch.zeros(span, dtype=like.dtype, device=like.device)
+                    for rows, w in parts:
+                        dense[rows] += w
+                families.append(Family(order, tuple(parts), span, dense))
+            virtual = []
+            for k, rows in enumerate(self.virtual, start=1):
+                if rows is None:
+                    virtual.append(None)
+                    continue
+                m = torch.zeros(len(rows), self.stored(k), dtype=like.dtype, device=like.device)
+                for i, (_, terms) in enumerate(rows):
+                    for s, w in terms:
+                        m[i, s] = w
+                virtual.append(m)
+            self._cache[key] = Layout(self.sizes, tuple(families), tuple(virtual))
         return self._cache[key]
 
     def input_directions(self, like: Tensor, random: Sequence[object] = ()) -> SparseCoef | Tensor:
@@ -284,7 +328,7 @@ class JetProgram:
         """Points per chunk so that one jet coefficient block holds about ``rows`` rows (None: all)."""
         if not rows:
             return n
-        per_point = 1 + sum(self.sizes) + len(self.family_rows)
+        per_point = 1 + sum(self.stored(k) for k in range(1, self.order + 1)) + len(self.family_rows)
         return max(1, min(n, rows // per_point))
 
     def evaluate(self, f: ModelFunction, x: Tensor, readers: Sequence[dict[Derivative, Reader]],
@@ -310,9 +354,9 @@ class JetProgram:
         if push is None:
             return self._run_nested(f, x, c_dense(directions)[:, 0, :])
         layout = self.layout(x)
-        coeffs: list[Coef] = [directions] + [None] * (layout.order - 1)
+        coeffs: list[Coef] = [c_take(directions, self.stored(1))] + [None] * (layout.order - 1)
         out = push(Jet(x, coeffs, [None] * len(layout.families), layout))
-        coeffs_out = [c_dense(c) for c in out.coeffs]
+        coeffs_out = [c_dense(out.full(k)) for k in range(1, layout.order + 1)]
         return JetResult(out.primal, coeffs_out, list(out.sums))
 
     def _run_nested(self, f: ModelFunction, x: Tensor, v: Tensor) -> JetResult:
@@ -329,7 +373,7 @@ class JetProgram:
         primal = None
         for q, rows in groups.items():
             vs = v[rows][:, None, :].expand(len(rows), *x.shape)
-            towers = torch.func.vmap(lambda d: tuple(directional_tower(f, x, d, q)))(vs)
+            towers = torch.func.vmap(lambda d, q=q: tuple(directional_tower(f, x, d, q)))(vs)
             if primal is None:
                 primal = towers[0][0]
             for k in range(1, q + 1):
@@ -382,27 +426,65 @@ class JetProgram:
 
 
 class TaylorPlan(Plan):
-    """Exact Taylor-mode evaluation of a fixed set of requests."""
+    """Exact Taylor-mode evaluation of a fixed set of requests.
+
+    With ``collapsed`` and ``bilaplacian="forward"``, bilaplacians of jet-capable
+    models are pushed as :class:`~pinnlab.autodiff.jet.BiharmonicJet` (gradient,
+    Hessian, ∇Δ, Δ, Δ² per value); otherwise (and for arbitrary callables) they are
+    collapsed sums of d² fourth-order directional derivatives (``"interpolation"``).
+    """
 
     def __init__(self, requests: Sequence[Derivative], n_inputs: int, collapsed: bool = True,
-                 chunk_rows: int | None = CHUNK_ROWS):
+                 chunk_rows: int | None = CHUNK_ROWS, bilaplacian: str = "forward"):
+        if bilaplacian not in ("forward", "interpolation"):
+            raise ValueError(f"bilaplacian must be 'forward' or 'interpolation', not {bilaplacian!r}")
         self.requests = tuple(dict.fromkeys(requests))
         self.n_inputs = n_inputs
         self.collapsed = collapsed
         self.chunk_rows = chunk_rows
         self.exact = plan_exact(self.requests, n_inputs, collapsed=collapsed)
         self.program = JetProgram(self.exact)
+        self.forward = [r for r in self.requests if r.kind == "bilaplacian" and r.cols
+                        and collapsed and bilaplacian == "forward"]
+        self.rest: tuple[ExactPlan, JetProgram] | None = None
+        if self.forward:
+            rest = plan_exact(self.requests, n_inputs, collapsed=collapsed, skip=self.forward)
+            self.rest = (rest, JetProgram(rest))
 
     def __call__(self, f: ModelFunction, x: Tensor, step: int = 0) -> dict[Derivative, Tensor]:
-        table = {r: self.exact.readers[r] for r in self.requests}
-        return self.program.evaluate(f, x, [table], chunk_rows=self.chunk_rows)[0]
+        push = jet_function(f) if self.forward else None
+        if push is None:
+            table = {r: self.exact.readers[r] for r in self.requests}
+            return self.program.evaluate(f, x, [table], chunk_rows=self.chunk_rows)[0]
+        rest, program = self.rest
+        table = {r: rest.readers[r] for r in self.requests if r not in self.forward}
+        out = program.evaluate(f, x, [table], chunk_rows=self.chunk_rows)[0] if table else {}
+        groups: dict[tuple[int, ...], list[Derivative]] = {}
+        for r in self.forward:
+            groups.setdefault(tuple(sorted(set(r.cols))), []).append(r)
+        for cols, reqs in groups.items():
+            d = len(cols)
+            size = x.shape[0]
+            if self.chunk_rows:
+                size = max(1, min(size, self.chunk_rows // (3 + 2 * d + d * (d + 1) // 2)))
+            pieces: dict[Derivative, list[Tensor]] = {r: [] for r in reqs}
+            for xc in x.split(size) if x.shape[0] else [x]:
+                jet = push(BiharmonicJet.seed(xc, cols))
+                for r in reqs:
+                    value = jet.bilap[..., r.output] if jet.bilap is not None else xc.new_zeros(())
+                    pieces[r].append(value.expand(xc.shape[0]))
+            out.update({r: torch.cat(p) if len(p) > 1 else p[0] for r, p in pieces.items()})
+        return {r: out[r] for r in self.requests}
 
     def describe(self) -> str:
-        """A one-line summary: directions per order and collapsed families."""
-        n = self.program.n_directions
-        fams = ", ".join(f"order {o} over {sum(len(range(n)[r]) if isinstance(r, slice) else len(r) for r, _ in g)}"
-                         for o, g in self.program.family_rows)
-        return f"{self.program.n_directions} directions, S_k = {self.program.sizes}; collapsed: {fams or 'none'}"
+        """A one-line summary (for jet-capable models): directions per order, collapsed sums."""
+        program = self.rest[1] if self.rest else self.program
+        n = program.n_directions
+        fams = [f"order {o} over {sum(len(range(n)[r]) if isinstance(r, slice) else len(r) for r, _ in g)}"
+                for o, g in program.family_rows]
+        fams += [f"forward bilaplacian over {len(r.cols)} columns" for r in self.forward]
+        stored = tuple(program.stored(k) for k in range(1, program.order + 1))
+        return f"{n} directions, S_k = {program.sizes} (pushed: {stored}); collapsed: {', '.join(fams) or 'none'}"
 
 
 @register_backend("taylor")
@@ -411,9 +493,11 @@ class TaylorBackend(Backend):
 
     name = "taylor"
 
-    def __init__(self, collapsed: bool = True, chunk_rows: int | None = CHUNK_ROWS):
+    def __init__(self, collapsed: bool = True, chunk_rows: int | None = CHUNK_ROWS, bilaplacian: str = "forward"):
         self.collapsed = collapsed
         self.chunk_rows = chunk_rows
+        self.bilaplacian = bilaplacian
 
     def plan(self, requests: Sequence[Derivative], n_inputs: int) -> Plan:
-        return TaylorPlan(requests, n_inputs, collapsed=self.collapsed, chunk_rows=self.chunk_rows)
+        return TaylorPlan(requests, n_inputs, collapsed=self.collapsed, chunk_rows=self.chunk_rows,
+                          bilaplacian=self.bilaplacian)

@@ -69,16 +69,16 @@ class OutputTransform(nn.Module):
 
     def forward_jet(self, x: Any, raw: Any) -> Any:
         """The transform on Taylor jets of the points and raw outputs (products by Leibniz' rule)."""
-        from pinnlab.autodiff.jet import JET_OPS, Jet
+        from pinnlab.autodiff.jet import JET_OPS, TaylorValue
 
         def select(t: Any, c: int | slice) -> Any:
-            return t.select(c) if isinstance(t, Jet) else t[:, c]
+            return t.select(c) if isinstance(t, TaylorValue) else t[:, c]
 
-        def broadcast(value: Any, like: Jet) -> Any:
-            if isinstance(value, Jet):
+        def broadcast(value: Any, like: TaylorValue) -> Any:
+            if isinstance(value, TaylorValue):
                 return value
             if not isinstance(value, torch.Tensor) or value.dim() == 0:
                 value = torch.full_like(like.primal[:, 0], float(value))
-            return Jet.constant(value, like.layout)
+            return like.constant_like(value)
 
-        return self.apply(x, raw, select, Jet.stack_last, ops=JET_OPS, broadcast=broadcast)
+        return self.apply(x, raw, select, type(raw).stack_last, ops=JET_OPS, broadcast=broadcast)

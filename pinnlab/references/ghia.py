@@ -65,7 +65,7 @@ class GhiaCentrelines:
 
 def ghia_centrelines(re: float) -> GhiaCentrelines:
     """Ghia et al. (1982) centreline data for ``re`` (100 or 1000)."""
-    key = int(round(re))
+    key = round(re)
     if key not in TABLE_I_U or abs(re - key) > 1e-9:
         raise ValueError(f"Ghia et al. centreline data are typed in for Re = {', '.join(map(str, REYNOLDS))}; "
                          f"got {re}")

@@ -120,7 +120,7 @@ class ResidualSampler(Sampler):
         self.snapshots: list[Snapshot] = []
         self.fixed_points = False
         self.evolutions = 0
-        self._stats: dict[str, float] = {}
+        self._stats: dict[str, float | Tensor] = {}
 
     # the schedule ---------------------------------------------------------------------------
     def bind_solver(self, solver: Any) -> None:
@@ -176,8 +176,9 @@ class ResidualSampler(Sampler):
         self._snapshot(step, x, fitness, keep)
         # a new dict: the objective of the finished step keeps the points it was built on
         self.batches = {**self.batches, INTERIOR: Batch(torch.cat([kept, fresh]))}
-        self._stats.update({"sampler_retained": float(keep.float().mean()),
-                            "sampler_res_mean": float(fitness.mean()), "sampler_res_max": float(fitness.max())})
+        # 0-d tensors, read only when a history row is written (no device sync per step)
+        self._stats.update({"sampler_retained": keep.float().mean(), "sampler_res_mean": fitness.mean(),
+                            "sampler_res_max": fitness.max()})
 
     def _snapshot(self, step: int, x: Tensor, fitness: Tensor, keep: Tensor) -> None:
         if self.snapshot_every > 0 and self.evolutions % self.snapshot_every == 0:
@@ -186,13 +187,13 @@ class ResidualSampler(Sampler):
 
     # reporting and checkpoints ---------------------------------------------------------------
     def diagnostics(self) -> dict[str, float]:
-        return dict(self._stats)
+        return {k: float(v) for k, v in self._stats.items()}
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update({
             "evolutions": self.evolutions, "fixed_points": self.fixed_points, "terms": self.terms,
-            "stats": dict(self._stats),
+            "stats": self.diagnostics(),
             # tensors, not arrays: checkpoints are loaded with weights_only=True
             "snapshots": [{"step": s.step, "points": torch.from_numpy(s.points), "fitness": torch.from_numpy(s.fitness),
                            "retained": torch.from_numpy(s.retained)} for s in self.snapshots],
@@ -265,7 +266,7 @@ class CausalR3Sampler(R3Sampler):
         gate = self.gate_values(x)
         self._replace(x, retain_mask(fitness * gate), step, fitness)
         self.beta += gate_increment(fitness, gate, self.eta, self.eps, self.clip)
-        self._stats.update({"sampler_beta": self.beta, "sampler_gate_mean": float(gate.mean())})
+        self._stats.update({"sampler_beta": self.beta, "sampler_gate_mean": gate.mean()})
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "beta": self.beta}
@@ -338,5 +339,5 @@ class RADSampler(ResidualSampler):
         keep[chosen] = True
         self._snapshot(step, x, fitness, keep)
         self.batches = {**self.batches, INTERIOR: Batch(x[chosen])}
-        self._stats.update({"sampler_retained": n / x.shape[0], "sampler_res_mean": float(fitness.mean()),
-                            "sampler_res_max": float(fitness.max())})
+        self._stats.update({"sampler_retained": n / x.shape[0], "sampler_res_mean": fitness.mean(),
+                            "sampler_res_max": fitness.max()})

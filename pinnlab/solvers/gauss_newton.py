@@ -23,11 +23,12 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch.func import vmap
 
 from pinnlab.compile import Batch
 from pinnlab.nn.model import BoundModel
@@ -78,13 +79,23 @@ def objective_jacobian(objective: Objective, params: Mapping[str, Tensor], metho
 
 
 class GaussNewtonBase(Solver):
-    """Shared linearisation: Jacobian (dense) or JVP/VJP operator (CG), chosen by size."""
+    """Shared linearisation: Jacobian (dense) or JVP/VJP operator (CG), chosen by size.
+
+    Options: ``solve`` (``auto``: dense up to ``dense_max`` parameters, else ``cg``),
+    ``dense_method`` and ``rcond`` (see :class:`DenseLeastSquares`), ``cg_tol`` and
+    ``cg_max_iter`` (CG stops at relative residual ``cg_tol``), ``warm_start`` (CG starts
+    from the previous direction), ``jacobian`` (``auto``: per point, checked once against
+    the batched residuals, else whole-batch; or ``rows`` / ``rev`` / ``fwd``), ``chunk_size``
+    (rows per vectorised Jacobian chunk) and ``search_batch`` (step sizes per vectorised
+    line-search chunk).
+    """
 
     needs_fixed_points = True
 
     def __init__(self, solve: str = "auto", dense_method: str = "cholesky", dense_max: int = 10_000,
-                 rcond: float = 1e-13, cg_tol: float = 1e-6, cg_max_iter: int = 100, warm_start: bool = True,
-                 jacobian: str = "auto", chunk_size: int | None = None, steps: int = 1):
+                 rcond: float = 3e-7, cg_tol: float = 1e-6, cg_max_iter: int = 100, warm_start: bool = True,
+                 jacobian: str = "auto", chunk_size: int | None = None, search_batch: int | None = None,
+                 steps: int = 1):
         if solve not in SOLVES:
             raise ValueError(f"unknown solve {solve!r}; available: {', '.join(SOLVES)}")
         if dense_method not in DENSE_METHODS:
@@ -94,11 +105,12 @@ class GaussNewtonBase(Solver):
         self.solve_mode = solve
         self.dense_method = dense_method
         self.dense_max = int(dense_max)
-        self.rcond = rcond
-        self.cg_tol, self.cg_max_iter = cg_tol, int(cg_max_iter)
+        self.rcond = float(rcond)
+        self.cg_tol, self.cg_max_iter = float(cg_tol), int(cg_max_iter)
         self.warm_start = warm_start
         self.jacobian = jacobian
         self.chunk_size = chunk_size
+        self.search_batch = search_batch
         self.scaled = False
 
     def init(self, params: Params) -> dict[str, Any]:
@@ -152,6 +164,22 @@ class GaussNewtonBase(Solver):
             loss, _ = objective.loss(layout.unflatten(theta))
         return float(loss)
 
+    def ray_losses(self, objective: Objective, layout: ParamLayout, theta: Tensor, direction: Tensor,
+                   etas: list[float], state: dict[str, Any]) -> list[float]:
+        """Losses at θ − η·direction for every η, vectorised with ``vmap`` when the backend allows."""
+        if len(etas) > 1 and state.get("batched_search", True):
+            steps = torch.tensor(etas, dtype=theta.dtype, device=theta.device)
+
+            def at(eta: Tensor) -> Tensor:
+                return objective.loss(layout.unflatten(theta - eta * direction))[0]
+
+            try:
+                with torch.no_grad():
+                    return vmap(at, randomness="same", chunk_size=self.search_batch)(steps).tolist()
+            except (RuntimeError, NotImplementedError, ValueError, TypeError):
+                state["batched_search"] = False
+        return [self.trial_loss(objective, layout, theta - eta * direction) for eta in etas]
+
     @staticmethod
     def apply(params: Params, layout: ParamLayout, step: Tensor) -> None:
         """θ ← θ − step, in place (the dict keeps its leaf tensors)."""
@@ -196,9 +224,10 @@ class LevenbergMarquardt(GaussNewtonBase):
         if update not in UPDATES:
             raise ValueError(f"unknown damping update {update!r}; available: {', '.join(UPDATES)}")
         self.scaled = scaled
-        self.damping0, self.tau, self.update, self.power = damping, tau, update, float(power)
-        self.accept, self.max_tries = accept, max(int(max_tries), 1)
-        self.min_damping, self.max_damping = min_damping, max_damping
+        self.damping0 = None if damping is None else float(damping)
+        self.tau, self.update, self.power = float(tau), update, float(power)
+        self.accept, self.max_tries = float(accept), max(int(max_tries), 1)
+        self.min_damping, self.max_damping = float(min_damping), float(max_damping)
 
     def init(self, params: Params) -> dict[str, Any]:
         return {**super().init(params), "mu": self.damping0, "nu": 2.0}
@@ -280,7 +309,7 @@ class EnergyNaturalGradient(GaussNewtonBase):
         theta = layout.flatten(detached(params))
         sol = system.solve(self.damping, self.warm(state))
         direction = sol.direction.to(theta)
-        eta, best = self.search(lambda s: self.trial_loss(objective, layout, theta - s * direction), loss0)
+        eta, best = self.search(lambda etas: self.ray_losses(objective, layout, theta, direction, etas, state), loss0)
         if eta > 0:
             self.apply(params, layout, eta * direction)
         state["direction"] = direction
@@ -293,19 +322,25 @@ class EnergyNaturalGradient(GaussNewtonBase):
             info["cg_residual"] = float(sol.residual)
         return params, state, info
 
-    def search(self, loss_at, loss0: float) -> tuple[float, float]:
-        """Step size and its loss; (0, loss0) when no candidate decreases the loss."""
+    def search(self, loss_at: Callable[[list[float]], list[float]], loss0: float) -> tuple[float, float]:
+        """Step size and its loss; (0, loss0) when no candidate decreases the loss.
+
+        ``loss_at`` maps a list of step sizes to their losses (evaluated together when it can).
+        """
         if self.line_search == "none":
-            value = loss_at(1.0)
+            value = loss_at([1.0])[0]
             return (1.0, value) if math.isfinite(value) else (0.0, loss0)
+        etas = [0.5**k for k in range(self.max_halvings + 1)]
+        if self.line_search == "backtracking":
+            for eta in etas:
+                value = loss_at([eta])[0]
+                if math.isfinite(value) and value < loss0:
+                    return eta, value
+            return 0.0, loss0
         best_eta, best = 0.0, loss0
-        for k in range(self.max_halvings + 1):
-            eta = 0.5 ** k
-            value = loss_at(eta)
+        for eta, value in zip(etas, loss_at(etas)):
             if math.isfinite(value) and value < best:
                 best_eta, best = eta, value
-                if self.line_search == "backtracking":
-                    break
         return best_eta, best
 
 

@@ -126,12 +126,14 @@ class DenseLeastSquares:
     """The damped problem ``min_d ‖J d − r‖² + λ‖d‖²`` for one explicit Jacobian, in float64.
 
     Works with ``JᵀJ`` (P × P) when M ≥ P and with ``JJᵀ`` (M × M, then d = Jᵀ y) otherwise.
-    ``method``: ``cholesky`` (with escalating jitter), ``pinv`` (eigendecomposition once,
-    eigenvalues below ``rcond``·max cut off; any damping afterwards is cheap) or ``lstsq``
-    (``torch.linalg.lstsq`` on J itself, the best conditioned and the most expensive).
+    ``method``: ``cholesky`` (with escalating jitter), ``pinv`` (eigendecomposition of the
+    Gramian once, so any damping afterwards is cheap) or ``lstsq`` (``torch.linalg.lstsq``
+    on J itself, the best conditioned and the most expensive). ``pinv`` and ``lstsq`` drop
+    singular values of J below ``rcond``·σ_max (a truncated-SVD regularisation);
+    ``scaled`` damps with λ·diag(JᵀJ) instead of λI (Marquardt).
     """
 
-    def __init__(self, J: Tensor, r: Tensor, method: str = "cholesky", rcond: float = 1e-13,
+    def __init__(self, J: Tensor, r: Tensor, method: str = "cholesky", rcond: float = 3e-7,
                  scaled: bool = False):
         if method not in DENSE_METHODS:
             raise ValueError(f"unknown dense method {method!r}; available: {', '.join(DENSE_METHODS)}")
@@ -139,7 +141,7 @@ class DenseLeastSquares:
         self.r = r.detach().to(torch.float64).reshape(-1)
         self.m, self.p = self.J.shape
         self.method = method
-        self.rcond = rcond
+        self.rcond = float(rcond)
         self.kernel = self.m < self.p
         self.gradient = self.J.T @ self.r
         self.loss = float(self.r @ self.r)
@@ -192,7 +194,7 @@ class DenseLeastSquares:
         if self._eig is None:
             self._eig = torch.linalg.eigh(self.gram)
         w, v = self._eig
-        keep = w > self.rcond * max(float(w.max()), 0.0)
+        keep = w > self.rcond**2 * max(float(w.max()), 0.0)
         inv = torch.where(keep, 1.0 / (w.clamp_min(0.0) + damping).clamp_min(torch.finfo(w.dtype).tiny),
                           torch.zeros_like(w))
         return v @ (inv * (v.T @ rhs))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -171,17 +171,21 @@ class SubsetJacobian:
 def lstsq(a: Tensor, b: Tensor, rcond: float | None = None) -> Tensor:
     """Minimum-norm least-squares solution of ``a x = b`` (b a vector), robust to rank deficiency.
 
-    CPU: LAPACK's SVD-based ``gelsd``. CUDA (whose lstsq assumes full rank): a truncated SVD.
-    ``rcond`` cuts singular values below ``rcond * s_max`` (default: machine epsilon × max(m, n)).
+    CPU: LAPACK's SVD-based ``gelsd``. Elsewhere (CUDA's lstsq assumes full rank): :func:`svd_lstsq`.
+    ``rcond`` drops singular values below ``rcond * s_max`` (default: machine epsilon × max(m, n)).
     """
     if rcond is None:
         rcond = torch.finfo(a.dtype).eps * max(a.shape)
     if a.device.type == "cpu":
         return torch.linalg.lstsq(a, b[:, None], rcond=rcond, driver="gelsd").solution[:, 0]
+    return svd_lstsq(a, b, rcond)
+
+
+def svd_lstsq(a: Tensor, b: Tensor, rcond: float) -> Tensor:
+    """Truncated-SVD least squares: singular values below ``rcond * s_max`` are dropped."""
     u, s, vh = torch.linalg.svd(a, full_matrices=False)
     keep = s > rcond * s[0]
-    coef = (u[:, keep].T @ b) / s[keep]
-    return vh[keep].T @ coef
+    return vh[keep].T @ ((u[:, keep].T @ b) / s[keep])
 
 
 @dataclass
@@ -199,11 +203,13 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
                rcond: float | None = None, damping: float = 0.0, chunk: int = 4096) -> FitResult:
     """Gauss–Newton on ``u_θ(x) - target`` over random parameter subsets of size ``subset`` (None: all).
 
-    Each iteration solves ``min ||J_S d + r||`` for a fresh random subset S. With ``damping > 0``
-    it is Levenberg–Marquardt instead: ``min ||J_S d + r||² + λ mean_c ||J_c||² ||d||²``, starting
-    at λ = damping, a step is kept only if it lowers the loss (then λ /= 3, else λ *= 4). Stops
-    early once ``||u_θ - target|| <= tol * ||target||``. ``weight`` is the quadrature weight of
-    every point; the loss is ``weight * sum (u_θ - target)²``.
+    Each iteration solves ``min ||J_S d + r||`` for a fresh random subset S by a least-squares
+    solve that drops singular values below ``rcond * s_max``; the best iterate is returned. With
+    ``damping > 0`` the iterations are Levenberg–Marquardt instead: ``min ||J_S d + r||² +
+    λ mean_c ||J_c||² ||d||²`` from λ = damping, keeping a step only if it lowers the loss (then
+    λ /= 3, else λ *= 4) — robust far from the target, slow close to it. Stops early once
+    ``||u_θ - target|| <= tol * ||target||``. ``weight`` is the quadrature weight of every point;
+    the loss is ``weight * sum (u_θ - target)²``.
     """
     flat = FlatParams(params)
     jacobian = SubsetJacobian(model, flat, chunk)
@@ -220,8 +226,9 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
 
     residual = residual_of(theta)
     norm = float(residual.pow(2).sum().sqrt())
+    best, best_norm = theta, norm
     done = 0
-    while done < iterations and norm > tol * target_norm:
+    while done < iterations and best_norm > tol * target_norm:
         done += 1
         columns = torch.randperm(flat.size, generator=generator)[:k].to(theta.device)
         a = jacobian(flat.unflatten(theta), x, columns) * scale
@@ -233,14 +240,17 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
         trial = theta.index_add(0, columns, lstsq(a, b, rcond))
         trial_residual = residual_of(trial)
         trial_norm = float(trial_residual.pow(2).sum().sqrt())
-        if lam > 0 and not trial_norm < norm:
-            lam *= 4.0
-            continue
-        lam = lam / 3.0
+        if lam > 0:
+            if not trial_norm < norm:
+                lam *= 4.0
+                continue
+            lam /= 3.0
         theta, residual, norm = trial, trial_residual, trial_norm
-    loss = weight * norm**2
-    relative = norm / target_norm if target_norm > 0 else norm
-    return FitResult(flat.unflatten(theta), loss, relative, done)
+        if math.isfinite(norm) and norm < best_norm:
+            best, best_norm = theta, norm
+    loss = weight * best_norm**2
+    relative = best_norm / target_norm if target_norm > 0 else best_norm
+    return FitResult(flat.unflatten(best), loss, relative, done)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,13 +259,21 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
 
 
 @dataclass
-class TengOptions:
-    """Inner-solve settings: ``iterations`` per projection on ``subset`` parameters, early stop at ``tol``."""
+class FitStage:
+    """One phase of a least-squares fit (see :func:`fit_subset`)."""
 
-    iterations: int = 5
+    iterations: int
     subset: int | None = 1024
-    tol: float = 0.0
+    damping: float = 0.0
     rcond: float | None = None
+    tol: float = 0.0
+
+
+@dataclass
+class TengOptions:
+    """Time-step settings: the projection of every RK stage, the quadrature offset and the seed."""
+
+    projection: FitStage = field(default_factory=lambda: FitStage(iterations=5))
     random_offset: bool = True
     seed: int = 0
     chunk: int = 4096
@@ -273,21 +291,21 @@ class TENG:
         self.options = options or TengOptions()
         self.generator = torch.Generator().manual_seed(self.options.seed)
 
-    def _fit(self, params: Mapping[str, Tensor], x: Tensor, target: Tensor, iterations: int,
-             subset: int | None, tol: float) -> FitResult:
-        o = self.options
-        return fit_subset(self.model, params, x, target, self.grid.weight, iterations, subset, self.generator,
-                          tol, o.rcond, o.chunk)
+    def fit(self, params: Mapping[str, Tensor], x: Tensor, target: Tensor, stage: FitStage) -> FitResult:
+        """Least-squares fit of u_θ to ``target`` at the points ``x``."""
+        return fit_subset(self.model, params, x, target, self.grid.weight, stage.iterations, stage.subset,
+                          self.generator, stage.tol, stage.rcond, stage.damping, self.options.chunk)
 
-    def fit_initial(self, params: Mapping[str, Tensor], u0: Callable[[Tensor], Tensor], iterations: int,
-                    subset: int | None, tol: float = 0.0, rounds: int = 1) -> FitResult:
-        """Fit u_θ to ``u0`` (points -> (N, fields)) on ``rounds`` shifted grids (the last one unshifted)."""
-        result = None
-        for r in range(rounds):
-            x = self.grid.points(self.generator if r < rounds - 1 else None)
-            result = self._fit(params if result is None else result.params, x, u0(x), iterations, subset, tol)
-        assert result is not None
-        return result
+    def fit_initial(self, params: Mapping[str, Tensor], u0: Callable[[Tensor], Tensor],
+                    stages: Sequence[FitStage]) -> FitResult:
+        """Fit u_θ to ``u0`` (points -> (N, fields)), one freshly shifted grid per stage."""
+        result = FitResult(dict(params), float("nan"), float("nan"), 0)
+        total = 0
+        for stage in stages:
+            x = self.grid.points(self.generator)
+            result = self.fit(result.params, x, u0(x), stage)
+            total += result.iterations
+        return FitResult(result.params, result.loss, result.relative, total)
 
     def values(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
         with torch.no_grad():
@@ -304,7 +322,7 @@ class TENG:
         x = self.grid.points(self.generator if o.random_offset else None)
 
         def project(target: Tensor, start: Params, stage: int) -> tuple[Params, dict[str, float]]:
-            fit = self._fit(start, x, target, o.iterations, o.subset, o.tol)
+            fit = self.fit(start, x, target, o.projection)
             return fit.params, {"loss": fit.loss, "relative": fit.relative, "iterations": fit.iterations}
 
         new, infos = rk_step(self.tableau, dict(params), t, dt, lambda p: self.values(p, x),
@@ -316,4 +334,5 @@ class TENG:
         return new, info
 
 
-__all__ = ["TENG", "FitResult", "FlatParams", "PeriodicGrid", "SubsetJacobian", "TengOptions", "fit_subset", "lstsq"]
+__all__ = ["TENG", "FitResult", "FitStage", "FlatParams", "PeriodicGrid", "SubsetJacobian", "TengOptions", "fit_subset",
+           "lstsq", "svd_lstsq"]
