@@ -10,7 +10,8 @@ Methods:
   nested     loop over dimensions with torch.autograd.grad(create_graph=True) (as DeepXDE does)
   hessian    torch.func: vmap(hessian) per point, trace taken afterwards
   taylor     Taylor mode, standard (per-direction jets, summed at the end)
-  collapsed  Taylor mode, collapsed (summed top coefficient propagated)
+  collapsed  Taylor mode, collapsed (summed top coefficient propagated; the bilaplacian
+             as a forward bilaplacian: gradient, Hessian, ∇Δ, Δ, Δ² pushed together)
   stde_sparse / stde_dense   STDE with --samples directions (dense: Rademacher for the
              Laplacian, Gaussian for the biharmonic)
   plain      forward + backward of the mean-square output (the reference cost of one pass)

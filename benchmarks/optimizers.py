@@ -138,6 +138,14 @@ def table(run_dirs: list[str]) -> dict[str, Any]:
     return rows
 
 
+def groups(rows: dict[str, Any]) -> dict[str, Any]:
+    """Runs of the same problem and solver (e.g. several seeds), aggregated."""
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for r in rows.values():
+        by_key.setdefault(f"{r['problem']}: {r['solver']}", []).append(r)
+    return {key: _aggregate(runs) for key, runs in by_key.items() if len(runs) > 1}
+
+
 def _fmt_errors(errors: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.2e}" for k, v in errors.items()) or "-"
 
@@ -149,6 +157,10 @@ def print_rows(kind: str, rows: dict[str, Any]) -> None:
         for name, r in rows.items():
             print(f"| {name} | {r['problem']} | {r['solver']} | {r['parameters']} | {r['steps']} | "
                   f"{r['wall_time_s']:.0f} | {r['loss']:.2e} | {_fmt_errors(r['rel_l2'])} |")
+        grouped = groups(rows)
+        if grouped:
+            print()
+            print_rows("compare", grouped)
     elif kind == "compare":
         print("| solver | rel. L2 per seed | mean ± std | wall s per run |")
         print("|---|---|---|---|")

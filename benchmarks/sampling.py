@@ -16,6 +16,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -125,8 +126,7 @@ def main() -> None:
     results.setdefault("runs", []).append({
         "kind": args.kind, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-        "torch": torch.__version__, "command": " ".join(["python", "benchmarks/sampling.py", args.kind,
-                                                         *args.configs]),
+        "torch": torch.__version__, "command": " ".join(["python", *sys.argv]),
     })
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))

@@ -29,6 +29,7 @@ def _validate(args: argparse.Namespace) -> int:
     from pinnlab.build import check_faces, geometry_of, model_from_config, problem_from_config, program_from_config
     from pinnlab.config import load_config
     from pinnlab.errors import ConfigError
+    from pinnlab.nn import parameters_of
     from pinnlab.run import FIXED_METHODS
     from pinnlab.sampling import sampler_names
     from pinnlab.solvers import make_solver
@@ -38,11 +39,11 @@ def _validate(args: argparse.Namespace) -> int:
     geometry = geometry_of(problem, args.config)
     program = program_from_config(cfg, problem, args.config)
     check_faces(program, geometry, args.config)
-    model_from_config(cfg.model, problem, geometry, None, args.config)
+    params = parameters_of(model_from_config(cfg.model, problem, geometry, None, args.config))
     for k, stage in enumerate(cfg.stages()):
         options = dict(stage)
         try:
-            make_solver(options.pop("name"), **options)
+            make_solver(options.pop("name"), **options).init(params)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{args.config}: solver stage {k + 1} ('{stage['name']}'): {exc}") from None
     methods = [*FIXED_METHODS, *(s for s in sampler_names() if s != "fixed")]

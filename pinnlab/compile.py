@@ -40,18 +40,20 @@ class PointSet:
 @dataclass
 class Batch:
     """Points of one point set: ``x`` (N, D); ``normals`` on boundaries; ``pair`` the
-    periodic partners; ``values`` (N, k) observed data."""
+    periodic partners; ``values`` (N, k) observed data; ``weights`` (N,) optional
+    per-point loss weights (e.g. a causal gate), applied to squared residuals."""
 
     x: Tensor
     normals: Tensor | None = None
     pair: Tensor | None = None
     values: Tensor | None = None
+    weights: Tensor | None = None
 
     def to(self, **kwargs) -> Batch:
         def move(t):
             return None if t is None else t.to(**kwargs)
 
-        return Batch(move(self.x), move(self.normals), move(self.pair), move(self.values))
+        return Batch(move(self.x), move(self.normals), move(self.pair), move(self.values), move(self.weights))
 
 
 @dataclass

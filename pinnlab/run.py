@@ -20,6 +20,7 @@ from pinnlab.config import RunConfig, apply_overrides, parse_config, read_yaml
 from pinnlab.errors import ConfigError, SolverError
 from pinnlab.io import run_dir as rd
 from pinnlab.io.export import export_plots, export_vtk
+from pinnlab.io.points import export_sampler_points
 from pinnlab.nn import count_parameters, parameters_of
 from pinnlab.sampling import PointDrawer, make_sampler
 from pinnlab.solution import Solution
@@ -148,6 +149,8 @@ class Trainer:
             drawer = PointDrawer(self.geometry, generator, base, self.dtype, self.device)
             name = s.method
         options = {k: v for k, v in s.options.items() if k != "base"}
+        if s.snapshots and name != "fixed":
+            options.setdefault("snapshots", s.snapshots)
         try:
             return make_sampler(name, self.program.point_sets, drawer, resample_every=s.resample_every, **options)
         except (ValueError, TypeError) as exc:
@@ -200,9 +203,11 @@ class Trainer:
                 name, steps = spec.pop("name"), spec.pop("steps")
                 try:
                     solver = make_solver(name, steps=steps, **spec)
+                    state = solver.init(self.params)  # bad option values (e.g. lr: fast) fail here
+                    if hasattr(self.sampler, "bind_solver"):
+                        self.sampler.bind_solver(solver)
                 except (ValueError, TypeError) as exc:
                     raise ConfigError(f"{self.source}: solver stage {self.stage_index + 1} ('{name}'): {exc}") from None
-                state = solver.init(self.params)
                 if saved is not None and saved["solver"]:
                     state = solver.load_state_dict(state, saved["solver"])
                 saved = None
@@ -306,6 +311,7 @@ class Trainer:
             export_vtk(self.solution, self.run_dir / "vtk", out.resolution, out.frames)
         if out.plots:
             export_plots(self.solution, self.run_dir / "plots", self.history.as_columns(), out.resolution)
+        export_sampler_points(self.sampler, self.run_dir, self.solution.coords, vtk=out.vtk, plots=out.plots)
         rd.write_metrics(self.run_dir, metrics)
         self.history.flush()
         return self.solution

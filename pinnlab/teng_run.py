@@ -229,12 +229,12 @@ def periodic_setup(problem: Problem, source: str = "<config>") -> PeriodicSetup:
         return exact_u0(full_points(x, t0))
 
     reference = None
-    if problem.reference is not None or problem.exact is not None:
-        exact = exact_function(problem)
-
+    exact = exact_function(problem)
+    if problem.reference is not None:
         def reference(points: np.ndarray) -> np.ndarray:
-            if problem.reference is not None:
-                return np.asarray(problem.reference(points), dtype=np.float64).reshape(len(points), -1)
+            return np.asarray(problem.reference(points), dtype=np.float64).reshape(len(points), -1)
+    elif exact is not None:
+        def reference(points: np.ndarray) -> np.ndarray:
             with torch.no_grad():
                 return exact(torch.as_tensor(points, dtype=torch.float64)).numpy()
 
@@ -281,7 +281,7 @@ def _mesh(axes: Sequence[np.ndarray]) -> np.ndarray:
 
 
 class _Monitor:
-    """Predictions and relative L2 errors on a fixed periodic grid (reference values cached per time)."""
+    """Predictions and relative L2 errors on a fixed periodic grid."""
 
     def __init__(self, model: nn.Module, setup: PeriodicSetup, pde_columns: int, time_column: int,
                  spatial_columns: list[int], resolution: Sequence[int]):
@@ -296,11 +296,10 @@ class _Monitor:
         return pts
 
     def predict(self, params: Mapping[str, Tensor], x: np.ndarray) -> np.ndarray:
-        ref = next(iter(params.values()))
+        like = next(iter(params.values()))
+        pts = torch.as_tensor(x, dtype=like.dtype, device=like.device)
         with torch.no_grad():
-            out = [functional_call(self.model, dict(params), (torch.as_tensor(x[i:i + 65536], dtype=ref.dtype,
-                                                                            device=ref.device),))
-                   for i in range(0, len(x), 65536)]
+            out = [functional_call(self.model, dict(params), (chunk,)) for chunk in pts.split(65536)]
         return torch.cat(out).double().cpu().numpy()
 
     def reference(self, x: np.ndarray, t: float) -> np.ndarray | None:
@@ -345,9 +344,10 @@ def solve_teng(config: str | Path | Mapping[str, Any], out: str | Path | None = 
         raise ConfigError(f"{source}: problem: {exc}") from None
     setup = periodic_setup(problem, source)
     t_end = cfg.teng.t_end if cfg.teng.t_end is not None else setup.t_end
-    if t_end <= setup.t0:
-        raise ConfigError(f"{source}: key 'teng.t_end': {t_end} is not after the initial time {setup.t0}")
-    steps = int(round((t_end - setup.t0) / cfg.teng.dt))
+    if not setup.t0 < t_end <= setup.t_end + 1e-12:
+        raise ConfigError(f"{source}: key 'teng.t_end': {t_end} is outside the problem's time interval "
+                          f"({setup.t0}, {setup.t_end}]")
+    steps = round((t_end - setup.t0) / cfg.teng.dt)
     if steps < 1 or abs(setup.t0 + steps * cfg.teng.dt - t_end) > 1e-9 * max(1.0, abs(t_end)):
         raise ConfigError(f"{source}: key 'teng.dt': {cfg.teng.dt} does not divide the interval "
                           f"[{setup.t0}, {t_end}] into whole steps")
@@ -428,6 +428,9 @@ class _TengRun:
         bar.close()
         self.history.flush()
         self.params = params
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                p.copy_(params[name])
         metrics = self._metrics(fit, fit_time, wall, errors, max_errors)
         self._write(states, metrics)
         return TengResult(self.run_dir, self.model, params, metrics, self.history.as_columns())

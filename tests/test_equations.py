@@ -19,6 +19,7 @@ from pinnlab.errors import SpecError
 from pinnlab.run import default_dtype
 from pinnlab.sampling import PointDrawer
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 METHOD = "taylor" if "taylor" in backend_names() else "autograd"
 NAMES = equation_names()
 WITH_EXACT = [n for n in NAMES if get_equation(n).exact is not None and not get_equation(n).exact_missing]

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from pinnlab.autodiff import backend_names, make_backend
 from pinnlab.equations import get_equation
 from pinnlab.errors import SpecError
 from pinnlab.evolution import EvolutionOperator, evolution_form, to_text
 from pinnlab.spec import PDE
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: a thread pool only adds overhead
 
 
 def _points(n: int, d: int, seed: int = 0) -> torch.Tensor:
@@ -28,8 +31,8 @@ def _wave_2d(x):  # u = sin(x) cos(2y): u, u_x + u_y, lap(u)
     return u, ux + uy, -5 * u
 
 
-def _rate(problem, u_fn, x, t=0.0):
-    op = EvolutionOperator(problem.pde)
+def _rate(problem, u_fn, x, t=0.0, method="autograd"):
+    op = EvolutionOperator(problem.pde, make_backend(method))
     return op(lambda z: u_fn(z)[0][:, None], x, t)[:, 0]
 
 
@@ -64,17 +67,19 @@ def test_allen_cahn1d_rate():
     torch.testing.assert_close(_rate(problem, _wave_1d, x), eps * uxx + a * (u - u**3), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", [m for m in ("autograd", "taylor") if m in backend_names()])
 @pytest.mark.parametrize("name, rate", [
     ("heat2d_periodic", lambda u, adv, lap, nu: nu * lap),
     ("allen_cahn2d", lambda u, adv, lap, nu: nu * lap + u - u**3),
     ("burgers2d", lambda u, adv, lap, nu: -u * adv + nu * lap),
 ])
-def test_periodic_2d_rates(name, rate):
+def test_periodic_2d_rates(name, rate, method):
     problem = get_equation(name)
     nu = problem.pde.parameters["nu"]
     x = _points(60, 2)
     u, adv, lap = _wave_2d(x)
-    torch.testing.assert_close(_rate(problem, _wave_2d, x), rate(u, adv, lap, nu), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(_rate(problem, _wave_2d, x, method=method), rate(u, adv, lap, nu), rtol=1e-10,
+                               atol=1e-12)
 
 
 def test_constant_coefficient_and_time_dependent_source():

@@ -159,6 +159,21 @@ def test_matrix_free_cg_equals_dense_solve():
     assert free.solve(1e-3, x0=sol.direction).iterations <= 1
 
 
+@pytest.mark.parametrize("method", sorted({"autograd", "taylor"} & set(backend_names())))
+def test_traced_tangent_map_gives_the_same_products(method):
+    objective, params = small_objective("heat", method, n=8)
+    layout = ParamLayout(params)
+    theta = layout.flatten(params).detach()
+
+    def fn(v):
+        return objective.residual_vector(layout.unflatten(v))
+
+    traced = MatrixFreeLeastSquares(fn, theta, linearize=True)
+    plain = MatrixFreeLeastSquares(fn, theta)
+    v = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(7), dtype=F64)
+    assert torch.allclose(traced.jvp(v), plain.jvp(v), rtol=1e-10, atol=1e-12)
+
+
 # -- Jacobians -------------------------------------------------------------------------------------
 
 
@@ -217,6 +232,17 @@ def test_levenberg_marquardt_solves_rosenbrock_and_adapts_damping():
     assert max(dampings) > 1e-8 and dampings[-1] < max(dampings)  # ... and good steps lowered it again
 
 
+def test_jacobian_falls_back_to_whole_batch_once():
+    params = {"xy": leaf([-1.2, 1.0])}
+    solver = LevenbergMarquardt()  # jacobian="auto": this objective has no per-point structure
+    state = solver.init(params)
+    with pytest.warns(RuntimeWarning, match="per-point Jacobian unavailable"):
+        params, state, _ = solver.step(params, state, LeastSquaresObjective(rosenbrock))
+    assert state["jacobian"] == "full"
+    params, state, info = solver.step(params, state, LeastSquaresObjective(rosenbrock))
+    assert info["trial_loss"] < info["loss"]
+
+
 def test_levenberg_marquardt_never_increases_the_loss():
     params = {"xy": leaf([-1.2, 1.0])}
     objective = LeastSquaresObjective(rosenbrock)
@@ -269,18 +295,16 @@ def test_solve_is_chosen_by_size():
 
 
 def test_matrix_free_steps_descend_on_a_pinn():
-    objective, params = small_objective("heat", "autograd", n=40)
-    losses = []
+    objective, params = small_objective("heat", "autograd", n=20)
+    start = objective.loss(params)[0].item()
     for name in ("gauss_newton", "engd"):
         p = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-        solver = make_solver(name, solve="cg", cg_max_iter=30)
+        solver = make_solver(name, solve="cg", cg_max_iter=20)
         state = solver.init(p)
-        for _ in range(3):
+        for _ in range(2):
             p, state, info = solver.step(p, state, objective)
-            losses.append(info["loss"])
             assert info["cg_iters"] >= 1
-        final = objective.loss(p)[0].item()
-        assert final < 0.5 * losses[-3]
+        assert objective.loss(p)[0].item() < 0.5 * start
 
 
 def test_state_dict_round_trip():

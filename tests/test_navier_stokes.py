@@ -113,6 +113,27 @@ def test_body_force_and_parameters(float64):
     assert _max_residuals(unforced)["momentum_x"] > 0.1
 
 
+def test_generic_navier_stokes_from_a_config(float64):
+    # plane Poiseuille flow driven by a pressure gradient G: u = G y (1 - y) / (2 nu), p = -G x
+    from pinnlab.build import problem_from_config
+    from pinnlab.config import ProblemConfig
+
+    cfg = ProblemConfig(
+        equation="navier_stokes", options={"nu": 0.1, "gauge_point": [0.0, 0.5]},
+        domain={"x": [0.0, 2.0], "y": [0.0, 1.0]},
+        conditions={
+            "walls_u": {"type": "dirichlet", "field": "u", "value": 0, "on": ["y"]},
+            "walls_v": {"type": "dirichlet", "field": "v", "value": 0, "on": ["y"]},
+            "inlet": {"type": "dirichlet", "field": "u", "value": "0.3*y*(1 - y)/(2*nu)", "on": ["x_min"]},
+            "gauge": {"type": "data", "fields": ["p"], "points": [[0.0, 0.5]], "values": [[0.0]]},
+        },
+        exact={"u": "0.3*y*(1 - y)/(2*nu)", "v": "0*x", "p": "-0.3*x"},
+    )
+    problem = problem_from_config(cfg)
+    assert problem.pde.parameters["nu"] == 0.1 and problem.pde.columns == ["x", "y"]
+    assert max(_max_residuals(problem).values()) <= 1e-10
+
+
 @pytest.mark.parametrize("name", ["kovasznay", "beltrami3d"])
 def test_taylor_and_autograd_agree_on_ns_residuals(float64, name):
     problem = get_equation(name)

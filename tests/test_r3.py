@@ -209,6 +209,30 @@ def test_loss_weights_are_squared_gate():
                                                               dtype=torch.float64))
 
 
+def test_gated_loss_uses_squared_gate_as_point_weights():
+    """With gate_loss (default) the interior batch carries g² and the PDE loss is mean((r·g)²)."""
+    from pinnlab.solvers.base import Objective
+
+    s = CausalR3Sampler(point_sets(6), drawer(), beta=0.2)
+    batches = s.sample(0)
+    x = batches["interior"].x
+    torch.testing.assert_close(batches["interior"].weights, s.gate_values(x).pow(2))
+    s.observe(batches, {"pde": x[:, 1] ** 2}, 0)  # an evolution re-weighs the new population (new beta)
+    x_new = s.batches["interior"].x
+    torch.testing.assert_close(s.batches["interior"].weights, s.gate_values(x_new).pow(2))
+
+    class Program:
+        terms = {"pde": type("T", (), {"point_set": "interior"})()}
+
+    objective = Objective.__new__(Objective)
+    objective.program, objective.batches = Program(), s.batches
+    r = torch.linspace(1.0, 2.0, x_new.shape[0], dtype=torch.float64)
+    expected = (s.gate_values(x_new).pow(2) * r**2).mean()
+    torch.testing.assert_close(objective.term_losses({"pde": r})["pde"], expected)
+    ungated = CausalR3Sampler(point_sets(6), drawer(), gate_loss=False).sample(0)
+    assert ungated["interior"].weights is None
+
+
 # -- schedules and checkpoints --------------------------------------------------------------
 def test_line_search_solvers_evolve_every_resample_every():
     s = R3Sampler(point_sets(), drawer(), resample_every=4)

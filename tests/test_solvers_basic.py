@@ -14,6 +14,7 @@ from pinnlab.nn import MLP, parameters_of
 from pinnlab.solvers import Objective, make_solver, solver_names
 from pinnlab.solvers.schedules import make_schedule
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 D = torch.float64
 
 

@@ -5,7 +5,18 @@ import math
 import pytest
 import torch
 
-from pinnlab.autodiff.jet import ELEMENTWISE, JET_OPS, Family, Jet, Layout, SparseCoef, c_dense, partitions, tower
+from pinnlab.autodiff.jet import (
+    ELEMENTWISE,
+    JET_OPS,
+    BiharmonicJet,
+    Family,
+    Jet,
+    Layout,
+    SparseCoef,
+    c_dense,
+    partitions,
+    tower,
+)
 
 DT = torch.float64
 TOL = 1e-10
@@ -180,3 +191,36 @@ def test_sparse_coefficients_behave_like_dense():
     b = f(Jet(x, [dense, None, None], [], layout))
     for ca, cb in zip(a.coeffs, b.coeffs):
         assert torch.allclose(c_dense(ca), c_dense(cb), rtol=TOL, atol=TOL)
+
+
+def test_biharmonic_jet_matches_autograd():
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(4, 3, generator=g, dtype=DT) + 0.2
+
+    def expression(a, b, c, ops):
+        sin_ab = ops.unary("sin", ops.binary("*", a, b))
+        first = ops.binary("*", sin_ab, ops.unary("exp", ops.binary("*", c, 0.5)))
+        second = ops.binary("/", ops.binary("**", a, 3.0), ops.binary("+", 1.0, ops.binary("*", b, b)))
+        return ops.binary("-", ops.binary("+", first, second), ops.binary("**", ops.binary("+", a, c), 2.5))
+
+    def fn(z):  # one point (3,) with torch ops
+        from pinnlab.evaluate import TORCH_OPS
+
+        return expression(z[0], z[1], z[2], TORCH_OPS)
+
+    def lap(z):
+        return torch.func.hessian(fn)(z).diagonal().sum()
+
+    seed = BiharmonicJet.seed(x, (0, 1, 2))
+    jet = expression(seed.select(0), seed.select(1), seed.select(2), JET_OPS)
+    ref = {
+        "grad": torch.func.vmap(torch.func.grad(fn))(x).t(),
+        "lap": torch.func.vmap(lap)(x),
+        "glap": torch.func.vmap(torch.func.grad(lap))(x).t(),
+        "bilap": torch.func.vmap(lambda z: torch.func.hessian(lap)(z).diagonal().sum())(x),
+    }
+    hess = torch.func.vmap(torch.func.hessian(fn))(x)
+    pairs = [(i, j) for i in range(3) for j in range(i, 3)]
+    assert torch.allclose(jet.hess, torch.stack([hess[:, i, j] for i, j in pairs]), rtol=TOL, atol=TOL)
+    for name, expected in ref.items():
+        assert torch.allclose(getattr(jet, name), expected, rtol=TOL, atol=TOL), name

@@ -146,7 +146,7 @@ def c_mul(a: Coef, b: Coef) -> Coef:
         return a.times(b)
     if isinstance(b, SparseCoef):
         return b.times(a)
-    return a.square() if a is b else a * b
+    return a * b
 
 
 def c_scale(t: Tensor | float | None, c: Coef) -> Coef:

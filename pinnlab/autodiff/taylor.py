@@ -4,9 +4,15 @@ The planner (:mod:`pinnlab.autodiff.plan`) turns the requests into integer
 directions with the order each needs and collapsed families (Laplacian,
 bilaplacian). A :class:`JetProgram` orders the directions, builds the input jet
 (sparse directions stay sparse, so the first layer gathers weight columns) and
-pushes it through the model once, via the layers' ``forward_jet`` methods. For
-arbitrary callables the same directional derivatives are taken by nested
-``torch.func.jvp`` instead. Everything is plain torch, so results can be
+pushes it through the model once, via the layers' ``forward_jet`` methods;
+coefficients that follow linearly from others (e.g. the first order along
+``e_i + e_j``) are rebuilt instead of pushed. In collapsed mode bilaplacians of
+jet-capable models use :class:`~pinnlab.autodiff.jet.BiharmonicJet` (gradient,
+Hessian, ∇Δ, Δ, Δ² pushed together: O(d²) rows instead of 3d² per layer).
+
+For arbitrary callables the same directional derivatives are taken by nested
+``torch.func.jvp`` instead. Points are processed in chunks (``chunk_rows``) to keep
+coefficient blocks cache-sized. Everything is plain torch, so results can be
 differentiated by ``torch.func`` transforms and ``backward`` over the parameters.
 """
 

@@ -231,15 +231,19 @@ class CausalR3Sampler(R3Sampler):
     After each evolution β grows by ``eta · min(exp(−eps · mean((|r|·g)²)), clip)``
     (the mean over the population before the update, gated with the β it was selected
     with). Defaults follow the authors' reference code: ``gate = "tanh"``, ``alpha = 5``,
-    ``beta = −0.5``, ``eta = 1e-3``, ``eps = 20``, ``clip = 0.1``.
+    ``beta = −0.5``, ``eta = 1e-3``, ``eps = 20``, ``clip = 0.1``. With ``gate_loss`` (the
+    reference code's behaviour, default) the interior loss is gated too, mean((r·g)²), by
+    giving the interior batch the per-point weights g².
     """
 
     kind = "causal_r3"
 
     def __init__(self, point_sets: Mapping[str, PointSet], drawer: PointDrawer, resample_every: int = 0,
                  terms: list[str] | None = None, snapshots: int = 0, every: int | None = None, gate: str = "tanh",
-                 alpha: float = 5.0, beta: float = -0.5, eta: float = 1e-3, eps: float = 20.0, clip: float = 0.1):
+                 alpha: float = 5.0, beta: float = -0.5, eta: float = 1e-3, eps: float = 20.0, clip: float = 0.1,
+                 gate_loss: bool = True):
         super().__init__(point_sets, drawer, resample_every, terms, snapshots, every)
+        self.gate_loss = bool(gate_loss)
         geometry = drawer.geometry
         if not all(hasattr(geometry, a) for a in ("time_column", "t0", "t1")):
             raise ValueError("causal_r3 needs a time-dependent problem (a time × space domain)")
@@ -267,6 +271,17 @@ class CausalR3Sampler(R3Sampler):
         self._replace(x, retain_mask(fitness * gate), step, fitness)
         self.beta += gate_increment(fitness, gate, self.eta, self.eps, self.clip)
         self._stats.update({"sampler_beta": self.beta, "sampler_gate_mean": gate.mean()})
+        self._weigh_interior()
+
+    def refresh(self, step: int) -> None:
+        super().refresh(step)
+        self._weigh_interior()
+
+    def _weigh_interior(self) -> None:
+        """Attach the loss weights g² (current β) to the interior batch when the loss is gated."""
+        if self.gate_loss and INTERIOR in self.batches:
+            x = self.batches[INTERIOR].x
+            self.batches = {**self.batches, INTERIOR: Batch(x, weights=self.loss_weights())}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "beta": self.beta}

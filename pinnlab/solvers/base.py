@@ -36,9 +36,20 @@ class Objective:
         return self.program.residuals(BoundModel(self.model, params), self.batches, self.step,
                                       terms=self.terms if terms is None else terms)
 
+    def point_weights(self, name: str, r: Tensor) -> Tensor | None:
+        """Per-point weights of term ``name`` shaped to broadcast against its residual, or None."""
+        w = self.batches[self.program.terms[name].point_set].weights
+        if w is None:
+            return None
+        return w.reshape(w.shape[0], *([1] * (r.dim() - 1)))
+
     def term_losses(self, residuals: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Mean squared residual per term (unweighted)."""
-        return {name: r.pow(2).mean() for name, r in residuals.items()}
+        """Mean squared residual per term (without term weights; with per-point weights if any)."""
+        out = {}
+        for name, r in residuals.items():
+            w = self.point_weights(name, r)
+            out[name] = r.pow(2).mean() if w is None else (w * r.pow(2)).mean()
+        return out
 
     def loss(self, params: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Total weighted loss and the unweighted per-term losses."""
@@ -51,6 +62,9 @@ class Objective:
         parts = []
         for name, r in self.residuals(params).items():
             scale = (self.weights[name] / r.numel()) ** 0.5
+            w = self.point_weights(name, r)
+            if w is not None:
+                r = r * w.sqrt()
             parts.append(scale * r.reshape(-1))
         return torch.cat(parts)
 

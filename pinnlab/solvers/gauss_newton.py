@@ -4,8 +4,8 @@ Both linearise the scaled residual vector r(θ) of the objective (‖r‖² = lo
 weights included), solve the damped least-squares problem of :mod:`least_squares`
 for a direction d and step θ ← θ − η d:
 
-* ``gauss_newton`` (Levenberg–Marquardt): η = 1, damping λ adapted from the ratio of
-  actual to predicted decrease (Nielsen's rule, or Marquardt's ×1/3 / ×2); rejected
+* ``gauss_newton`` (Levenberg–Marquardt): η = 1, damping λ = μ·‖r‖^power with μ adapted
+  from the ratio of actual to predicted decrease (Nielsen's rule by default); rejected
   steps are retried with more damping within the same iteration.
 * ``engd`` (energy natural gradient, Müller & Zeinhofer 2023): the Gramian of the
   linearised operator is JᵀJ, d = (JᵀJ)⁺ Jᵀ r, and η is the best of 0.5^k,
@@ -43,7 +43,7 @@ from pinnlab.solvers.least_squares import (
     rowwise_jacobian,
 )
 
-JACOBIAN_METHODS = ("auto", "rows", "rev", "fwd")
+JACOBIAN_METHODS = ("auto", "rows", "full", "rev", "fwd")
 SOLVES = ("auto", "dense", "cg")
 UPDATES = ("nielsen", "marquardt", "levenberg")
 
@@ -54,11 +54,11 @@ def objective_jacobian(objective: Objective, params: Mapping[str, Tensor], metho
     and its Jacobian (M, P) with respect to the flattened parameters.
 
     ``method``: ``rows`` (per collocation point, vectorised; needs residuals that act row by
-    row), ``rev`` / ``fwd`` (reverse / forward mode over the whole vector), ``auto`` (``rev``
-    or ``fwd``, whichever needs fewer products).
+    row), ``rev`` / ``fwd`` (reverse / forward mode over the whole vector) or ``full``
+    (``rev`` or ``fwd``, whichever needs fewer products).
     """
     if method != "rows":
-        return jacobian(objective.residual_vector, params, "auto" if method == "auto" else method, chunk_size)
+        return jacobian(objective.residual_vector, params, "auto" if method == "full" else method, chunk_size)
     program = objective.program
     parts_r, parts_j = [], []
     for term in objective.terms:
@@ -85,9 +85,11 @@ class GaussNewtonBase(Solver):
     ``dense_method`` and ``rcond`` (see :class:`DenseLeastSquares`), ``cg_tol`` and
     ``cg_max_iter`` (CG stops at relative residual ``cg_tol``), ``warm_start`` (CG starts
     from the previous direction), ``jacobian`` (``auto``: per point, checked once against
-    the batched residuals, else whole-batch; or ``rows`` / ``rev`` / ``fwd``), ``chunk_size``
-    (rows per vectorised Jacobian chunk) and ``search_batch`` (step sizes per vectorised
-    line-search chunk).
+    the batched residuals, else ``full``; or ``rows`` / ``full`` / ``rev`` / ``fwd``, see
+    :func:`objective_jacobian`), ``chunk_size`` (rows per vectorised Jacobian chunk),
+    ``search_batch`` (step sizes per vectorised line-search chunk), ``scaled`` (damping
+    λ·diag(JᵀJ), dense solves only) and ``linearize`` (CG: traced tangent map, see
+    :class:`MatrixFreeLeastSquares`).
     """
 
     needs_fixed_points = True
@@ -95,7 +97,7 @@ class GaussNewtonBase(Solver):
     def __init__(self, solve: str = "auto", dense_method: str = "cholesky", dense_max: int = 10_000,
                  rcond: float = 3e-7, cg_tol: float = 1e-6, cg_max_iter: int = 100, warm_start: bool = True,
                  jacobian: str = "auto", chunk_size: int | None = None, search_batch: int | None = None,
-                 steps: int = 1):
+                 scaled: bool = False, linearize: bool = False, steps: int = 1):
         if solve not in SOLVES:
             raise ValueError(f"unknown solve {solve!r}; available: {', '.join(SOLVES)}")
         if dense_method not in DENSE_METHODS:
@@ -111,7 +113,8 @@ class GaussNewtonBase(Solver):
         self.jacobian = jacobian
         self.chunk_size = chunk_size
         self.search_batch = search_batch
-        self.scaled = False
+        self.scaled = scaled
+        self.trace_tangents = linearize
 
     def init(self, params: Params) -> dict[str, Any]:
         return {"k": 0, "direction": None, "jacobian": None}
@@ -130,7 +133,8 @@ class GaussNewtonBase(Solver):
             def fn(v: Tensor) -> Tensor:
                 return objective.residual_vector(layout.unflatten(v))
 
-            return MatrixFreeLeastSquares(fn, layout.flatten(detached(params)), self.cg_tol, self.cg_max_iter)
+            return MatrixFreeLeastSquares(fn, layout.flatten(detached(params)), self.cg_tol, self.cg_max_iter,
+                                          self.trace_tangents)
         r, J = self._jacobian(params, state, objective)
         return DenseLeastSquares(J, r, self.dense_method, self.rcond, self.scaled)
 
@@ -148,12 +152,12 @@ class GaussNewtonBase(Solver):
                 state["jacobian"] = "rows"
                 return r, J
             reason = "row-wise residuals differ from the batched ones"
-        except (RuntimeError, NotImplementedError, ValueError, TypeError) as exc:
+        except (RuntimeError, NotImplementedError, ValueError, TypeError, AttributeError, KeyError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
         warnings.warn(f"{self.name}: per-point Jacobian unavailable ({reason}); using whole-batch "
                       "reverse/forward mode (slower)", RuntimeWarning, stacklevel=2)
-        state["jacobian"] = "auto-full"
-        return objective_jacobian(objective, params, "auto", self.chunk_size)
+        state["jacobian"] = "full"
+        return objective_jacobian(objective, params, "full", self.chunk_size)
 
     def warm(self, state: dict[str, Any]) -> Tensor | None:
         return state["direction"] if self.warm_start else None
@@ -212,18 +216,17 @@ class LevenbergMarquardt(GaussNewtonBase):
     ×max(1/3, 1 − (2ρ − 1)³); rejected: ×ν, ν doubling), ``marquardt`` (ρ > 0.75: ÷3,
     ρ < 0.25: ×2; rejected: ×ν) or ``levenberg`` (accepted: ÷10; rejected: ×ν), with ρ the
     ratio of actual to predicted decrease; a trial is accepted when ρ > ``accept``, at most
-    ``max_tries`` trials per step. ``scaled``: damp with λ·diag(JᵀJ) (dense solves only).
+    ``max_tries`` trials per step.
     """
 
     name = "gauss_newton"
 
     def __init__(self, damping: float | None = None, tau: float = 1e-3, update: str = "nielsen",
                  power: float = 0.0, accept: float = 1e-4, max_tries: int = 10, min_damping: float = 1e-15,
-                 max_damping: float = 1e12, scaled: bool = False, **options: Any):
+                 max_damping: float = 1e12, **options: Any):
         super().__init__(**options)
         if update not in UPDATES:
             raise ValueError(f"unknown damping update {update!r}; available: {', '.join(UPDATES)}")
-        self.scaled = scaled
         self.damping0 = None if damping is None else float(damping)
         self.tau, self.update, self.power = float(tau), update, float(power)
         self.accept, self.max_tries = float(accept), max(int(max_tries), 1)

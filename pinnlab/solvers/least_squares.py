@@ -21,6 +21,7 @@ Both solvers share one interface (``loss``, ``gradient``, ``mean_curvature``,
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -249,12 +250,15 @@ def conjugate_gradient(matvec: Callable[[Tensor], Tensor], b: Tensor, x0: Tensor
 class MatrixFreeLeastSquares:
     """The damped problem solved by CG on ``(JᵀJ + λI) d = Jᵀ r`` with JVPs and VJPs only.
 
-    ``fn`` maps the flat parameter vector to the residual vector; it is linearised once
-    at ``theta`` (one forward pass kept for the VJPs); each CG iteration costs one JVP
-    and one VJP.
+    ``fn`` maps the flat parameter vector to the residual vector. It is linearised once at
+    ``theta``: one forward pass kept for the VJPs and, with ``linearize``, a tangent map traced
+    by ``torch.func.linearize`` for the JVPs, which then skip the primal computation (used only
+    if it reproduces ``torch.func.jvp`` on a random probe; tracing costs a few forward passes).
+    Each CG iteration costs one JVP and one VJP.
     """
 
-    def __init__(self, fn: Callable[[Tensor], Tensor], theta: Tensor, tol: float = 1e-6, max_iter: int = 100):
+    def __init__(self, fn: Callable[[Tensor], Tensor], theta: Tensor, tol: float = 1e-6, max_iter: int = 100,
+                 linearize: bool = False):
         self.fn = fn
         self.theta = theta.detach()
         self.tol, self.max_iter = tol, max_iter
@@ -263,9 +267,25 @@ class MatrixFreeLeastSquares:
         self.p = self.theta.numel()
         self.gradient = self.vjp(self.r)
         self.loss = float(self.r @ self.r)
+        self._tangent_map = self._trace(fn) if linearize else None
+
+    def _trace(self, fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor] | None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tangent_map = torch.func.linearize(fn, self.theta)[1]
+                probe = torch.randn(self.p, generator=torch.Generator().manual_seed(0)).to(self.theta)
+                traced = tangent_map(probe)
+        except (RuntimeError, NotImplementedError, TypeError, ValueError, AttributeError):
+            return None
+        exact = jvp(fn, (self.theta,), (probe,))[1]
+        scale = float(exact.abs().max()) or 1.0
+        return tangent_map if float((traced - exact).abs().max()) <= 1e-8 * scale else None
 
     def jvp(self, v: Tensor) -> Tensor:
         """J v."""
+        if self._tangent_map is not None:
+            return self._tangent_map(v).detach()
         return jvp(self.fn, (self.theta,), (v,))[1].detach()
 
     def vjp(self, u: Tensor) -> Tensor:

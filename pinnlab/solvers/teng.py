@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, jacrev, vmap
+from torch.func import functional_call
 
 from pinnlab.evolution import EvolutionOperator
 from pinnlab.integrators import ButcherTableau, rk_step
 from pinnlab.nn.model import BoundModel
+from pinnlab.solvers.least_squares import DenseLeastSquares, ParamLayout, detached, rowwise_jacobian
 
 Params = dict[str, Tensor]
 
@@ -56,22 +57,6 @@ class PeriodicGrid:
 # ---------------------------------------------------------------------------------------------
 
 
-class FlatParams:
-    """A parameter dict viewed as one flat vector (names, shapes and offsets fixed)."""
-
-    def __init__(self, params: Mapping[str, Tensor]):
-        self.names = list(params)
-        self.shapes = [params[k].shape for k in self.names]
-        self.sizes = [params[k].numel() for k in self.names]
-        self.size = sum(self.sizes)
-
-    def flatten(self, params: Mapping[str, Tensor]) -> Tensor:
-        return torch.cat([params[k].detach().reshape(-1) for k in self.names])
-
-    def unflatten(self, theta: Tensor) -> Params:
-        return {k: t.reshape(s) for k, t, s in zip(self.names, torch.split(theta, self.sizes), self.shapes)}
-
-
 class SubsetJacobian:
     """Columns of the Jacobian d u_θ(x_i)_f / d θ_c for chosen flat parameter indices c.
 
@@ -79,15 +64,16 @@ class SubsetJacobian:
     forward) use per-sample outer products: one forward pass records every layer's input
     ``a`` and output ``z``, one backward pass per field gives ``g = du/dz`` row by row, and the
     column of weight entry (o, j) is ``g[:, o] * a[:, j]`` (bias: ``g[:, o]``). Other models fall
-    back to per-point ``vmap(jacrev)``. Rows are ordered point-major: (N * fields, len(columns)).
+    back to per-point gradients (:func:`pinnlab.solvers.least_squares.rowwise_jacobian`). Rows are
+    ordered point-major: (N * fields, len(columns)).
     """
 
-    def __init__(self, model: nn.Module, flat: FlatParams, chunk: int = 4096):
-        self.model, self.flat, self.chunk = model, flat, chunk
+    def __init__(self, model: nn.Module, layout: ParamLayout, chunk: int = 4096):
+        self.model, self.layout, self.chunk = model, layout, chunk
         linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
         self.modules: list[nn.Linear] = []
         layer, row, col = [], [], []
-        for name, shape in zip(flat.names, flat.shapes):
+        for name, shape in zip(layout.names, layout.shapes):
             owner, _, kind = name.rpartition(".")
             module = linears.get(owner)
             if module is None or kind not in ("weight", "bias"):
@@ -151,41 +137,11 @@ class SubsetJacobian:
         return jac.reshape(n * fields, len(columns))
 
     def _per_point(self, params: Mapping[str, Tensor], x: Tensor, columns: Tensor) -> Tensor:
-        model = self.model
+        def one_point(p: Mapping[str, Tensor], row: dict[str, Tensor]) -> Tensor:
+            return functional_call(self.model, p, (row["x"][None],))[0]
 
-        def single(p: Mapping[str, Tensor], xi: Tensor) -> Tensor:
-            return functional_call(model, p, (xi[None],))[0]
-
-        per_point = vmap(jacrev(single), in_dims=(None, 0))
-        detached = {k: v.detach() for k, v in params.items()}
-        names = self.flat.names
-        blocks = []
-        for start in range(0, x.shape[0], self.chunk):
-            jac = per_point(detached, x[start:start + self.chunk])
-            n, fields = jac[names[0]].shape[:2]
-            full = torch.cat([jac[k].reshape(n, fields, -1) for k in names], dim=-1)
-            blocks.append(full[..., columns].reshape(n * fields, -1))
-        return torch.cat(blocks)
-
-
-def lstsq(a: Tensor, b: Tensor, rcond: float | None = None) -> Tensor:
-    """Minimum-norm least-squares solution of ``a x = b`` (b a vector), robust to rank deficiency.
-
-    CPU: LAPACK's SVD-based ``gelsd``. Elsewhere (CUDA's lstsq assumes full rank): :func:`svd_lstsq`.
-    ``rcond`` drops singular values below ``rcond * s_max`` (default: machine epsilon × max(m, n)).
-    """
-    if rcond is None:
-        rcond = torch.finfo(a.dtype).eps * max(a.shape)
-    if a.device.type == "cpu":
-        return torch.linalg.lstsq(a, b[:, None], rcond=rcond, driver="gelsd").solution[:, 0]
-    return svd_lstsq(a, b, rcond)
-
-
-def svd_lstsq(a: Tensor, b: Tensor, rcond: float) -> Tensor:
-    """Truncated-SVD least squares: singular values below ``rcond * s_max`` are dropped."""
-    u, s, vh = torch.linalg.svd(a, full_matrices=False)
-    keep = s > rcond * s[0]
-    return vh[keep].T @ ((u[:, keep].T @ b) / s[keep])
+        _, jac = rowwise_jacobian(one_point, params, {"x": x}, chunk_size=self.chunk)
+        return jac[:, columns.to(jac.device)]
 
 
 @dataclass
@@ -203,22 +159,26 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
                rcond: float | None = None, damping: float = 0.0, chunk: int = 4096) -> FitResult:
     """Gauss–Newton on ``u_θ(x) - target`` over random parameter subsets of size ``subset`` (None: all).
 
-    Each iteration solves ``min ||J_S d + r||`` for a fresh random subset S by a least-squares
-    solve that drops singular values below ``rcond * s_max``; the best iterate is returned. With
+    Each iteration solves ``min ||J_S d + r||`` for a fresh random subset S in float64 by
+    :class:`~pinnlab.solvers.least_squares.DenseLeastSquares` (LAPACK's SVD-based ``gelsd`` on the
+    CPU, a truncated eigendecomposition of the Gramian elsewhere), dropping singular values below
+    ``rcond * s_max`` (default: machine epsilon × max(rows, columns)); the best iterate is returned. With
     ``damping > 0`` the iterations are Levenberg–Marquardt instead: ``min ||J_S d + r||² +
     λ mean_c ||J_c||² ||d||²`` from λ = damping, keeping a step only if it lowers the loss (then
     λ /= 3, else λ *= 4) — robust far from the target, slow close to it. Stops early once
     ``||u_θ - target|| <= tol * ||target||``. ``weight`` is the quadrature weight of every point;
     the loss is ``weight * sum (u_θ - target)²``.
     """
-    flat = FlatParams(params)
+    flat = ParamLayout(params)
     jacobian = SubsetJacobian(model, flat, chunk)
-    theta = flat.flatten(params)
+    theta = flat.flatten(detached(params))
     k = flat.size if subset is None else min(int(subset), flat.size)
     target = target.reshape(x.shape[0], -1).detach()
     target_norm = float(target.pow(2).sum().sqrt())
     scale = math.sqrt(weight)
     lam = float(damping)
+    method = "lstsq" if theta.device.type == "cpu" else "pinv"  # CUDA's lstsq assumes full rank
+    eps = torch.finfo(theta.dtype).eps
 
     def residual_of(t: Tensor) -> Tensor:
         with torch.no_grad():
@@ -231,13 +191,10 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
     while done < iterations and best_norm > tol * target_norm:
         done += 1
         columns = torch.randperm(flat.size, generator=generator)[:k].to(theta.device)
-        a = jacobian(flat.unflatten(theta), x, columns) * scale
-        b = -residual * scale
-        if lam > 0:
-            mu = lam * float(a.pow(2).sum(0).mean())
-            a = torch.cat([a, math.sqrt(mu) * torch.eye(k, dtype=a.dtype, device=a.device)])
-            b = torch.cat([b, b.new_zeros(k)])
-        trial = theta.index_add(0, columns, lstsq(a, b, rcond))
+        problem = DenseLeastSquares(jacobian(flat.unflatten(theta), x, columns) * scale, residual * scale,
+                                    method, rcond if rcond is not None else eps * max(len(residual), k))
+        step = problem.solve(lam * problem.mean_curvature() if lam > 0 else 0.0).direction
+        trial = theta.index_add(0, columns, -step)
         trial_residual = residual_of(trial)
         trial_norm = float(trial_residual.pow(2).sum().sqrt())
         if lam > 0:
@@ -334,5 +291,4 @@ class TENG:
         return new, info
 
 
-__all__ = ["TENG", "FitResult", "FitStage", "FlatParams", "PeriodicGrid", "SubsetJacobian", "TengOptions", "fit_subset",
-           "lstsq", "svd_lstsq"]
+__all__ = ["TENG", "FitResult", "FitStage", "PeriodicGrid", "SubsetJacobian", "TengOptions", "fit_subset"]
