@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -107,6 +109,34 @@ class Evaluator:
         return out
 
 
+class InterruptGuard:
+    """Defers Ctrl-C to the end of the step in flight, so a checkpoint never holds a half-done step.
+
+    A second Ctrl-C stops at once (without saving; the last periodic checkpoint stays valid).
+    Outside the main thread signals cannot be caught and nothing is deferred.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: finishing the current step, then saving a checkpoint (Ctrl-C again to stop now)",
+              file=sys.stderr)
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class Trainer:
     """Owns the objects of one run and advances them stage by stage."""
 
@@ -193,42 +223,54 @@ class Trainer:
     # -- loop ------------------------------------------------------------------------
     def run(self, resume: bool = False, progress: bool = True) -> None:
         saved = self.load_checkpoint() if resume else None
-        t = self.cfg.train
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not progress, file=sys.stderr,
                    dynamic_ncols=True, desc=self.problem.name)
-        solver = state = None
+        self._current: tuple[Any, Any] = (None, None)
+        guard = InterruptGuard()
         try:
-            while self.stage_index < len(self.stages) and self.step < self.total_steps:
-                spec = dict(self.stages[self.stage_index])
-                name, steps = spec.pop("name"), spec.pop("steps")
-                try:
-                    solver = make_solver(name, steps=steps, **spec)
-                    state = solver.init(self.params)  # bad option values (e.g. lr: fast) fail here
-                    if hasattr(self.sampler, "bind_solver"):
-                        self.sampler.bind_solver(solver)
-                except (ValueError, TypeError) as exc:
-                    raise ConfigError(f"{self.source}: solver stage {self.stage_index + 1} ('{name}'): {exc}") from None
-                if saved is not None and saved["solver"]:
-                    state = solver.load_state_dict(state, saved["solver"])
-                saved = None
-                bar.set_description(f"{self.problem.name} [{name}]")
-                while self.stage_step < steps and self.step < self.total_steps:
-                    self._one_step(solver, state, bar)
-                    if self.step % t.checkpoint_every == 0:
-                        self.save_checkpoint(solver, state)
-                if self.stage_step < steps or self.stage_index == len(self.stages) - 1:
-                    break  # stopped by train.steps or at the end: a resume with more steps continues here
-                self.stage_index += 1
-                self.stage_step = 0
+            with guard:
+                self._loop(saved, bar, guard)
         except KeyboardInterrupt:
-            self.save_checkpoint(solver, state)
+            if guard.requested:  # the step in flight was finished: a consistent point to save
+                self.save_checkpoint(*self._current)
             bar.close()
             raise
         bar.close()
+        solver, state = self._current
         if solver is not None or saved is None:  # a resume with nothing left to do keeps the checkpoint
             self.save_checkpoint(solver, state)
 
-    def _one_step(self, solver, state, bar) -> None:
+    def _loop(self, saved: dict[str, Any] | None, bar, guard: InterruptGuard) -> None:
+        t = self.cfg.train
+        while self.stage_index < len(self.stages) and self.step < self.total_steps:
+            spec = dict(self.stages[self.stage_index])
+            name, steps = spec.pop("name"), spec.pop("steps")
+            try:
+                solver = make_solver(name, steps=steps, **spec)
+                state = solver.init(self.params)  # bad option values (e.g. lr: fast) fail here
+                if hasattr(self.sampler, "bind_solver"):
+                    self.sampler.bind_solver(solver)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{self.source}: solver stage {self.stage_index + 1} ('{name}'): {exc}") from None
+            if saved is not None and saved["solver"]:
+                state = solver.load_state_dict(state, saved["solver"])
+            saved = None
+            self._current = (solver, state)
+            bar.set_description(f"{self.problem.name} [{name}]")
+            while self.stage_step < steps and self.step < self.total_steps:
+                state = self._one_step(solver, state, bar)
+                self._current = (solver, state)
+                if guard.requested:
+                    raise KeyboardInterrupt
+                if self.step % t.checkpoint_every == 0:
+                    self.save_checkpoint(solver, state)
+            if self.stage_step < steps or self.stage_index == len(self.stages) - 1:
+                break  # stopped by train.steps or at the end: a resume with more steps continues here
+            self.stage_index += 1
+            self.stage_step = 0
+
+    def _one_step(self, solver, state, bar) -> Any:
+        """One solver step with its bookkeeping; returns the new solver state."""
         t = self.cfg.train
         start = time.perf_counter()
         batches = self.sampler.sample(self.step)
@@ -268,6 +310,7 @@ class Trainer:
             postfix.update({f"L2({k})": f"{v:.2e}" for k, v in self.last_errors.items()})
             bar.set_postfix(postfix, refresh=False)
         bar.update(1)
+        return state
 
     def _residual_probe(self, objective: Objective):
         params = {k: v.detach() for k, v in self.params.items()}

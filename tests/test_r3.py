@@ -221,11 +221,11 @@ def test_gated_loss_uses_squared_gate_as_point_weights():
     x_new = s.batches["interior"].x
     torch.testing.assert_close(s.batches["interior"].weights, s.gate_values(x_new).pow(2))
 
-    class Program:
-        terms = {"pde": type("T", (), {"point_set": "interior"})()}
+    from types import SimpleNamespace
 
     objective = Objective.__new__(Objective)
-    objective.program, objective.batches = Program(), s.batches
+    objective.program = SimpleNamespace(terms={"pde": SimpleNamespace(point_set="interior")})
+    objective.batches = s.batches
     r = torch.linspace(1.0, 2.0, x_new.shape[0], dtype=torch.float64)
     expected = (s.gate_values(x_new).pow(2) * r**2).mean()
     torch.testing.assert_close(objective.term_losses({"pde": r})["pde"], expected)
