@@ -26,7 +26,7 @@ import json
 import platform
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs/benchmarks/teng", help="directory of the run directories")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "teng.json"))
     args = parser.parse_args(argv)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     out = Path(args.runs) / stamp
     rows = []
     for case in args.cases:

@@ -306,6 +306,8 @@ class Trainer:
             row.update({f"rel_l2_{k}": v for k, v in self.last_errors.items()})
         if row is not None:
             self.history.append(row)
+            if self.step % t.eval_every == 0:
+                self.history.flush()  # readable while the run goes on
             postfix = {"loss": f"{loss:.3e}"}
             postfix.update({f"L2({k})": f"{v:.2e}" for k, v in self.last_errors.items()})
             bar.set_postfix(postfix, refresh=False)

@@ -37,6 +37,15 @@ from pinnlab.spec import Dirichlet, Problem
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every problem here is tiny: intra-op threads only add overhead (and spin on a busy machine)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture
 def float64():
     old = torch.get_default_dtype()
@@ -155,6 +164,8 @@ def test_pressure_gauge_shapes():
     unsteady = pressure_gauge((0.1, 0.2, 0.3), [1.0, 2.0, 3.0], times=[0.0, 0.5, 1.0])
     assert unsteady.coords.shape == (3, 4) and unsteady.values[:, 0].tolist() == [1.0, 2.0, 3.0]
     assert np.allclose(unsteady.coords[:, 0], [0.0, 0.5, 1.0]) and np.allclose(unsteady.coords[:, 1:], [0.1, 0.2, 0.3])
+    with pytest.raises(SpecError):
+        pressure_gauge((0.1, 0.2), [1.0, 2.0])
 
 
 @pytest.mark.parametrize("name", ["kovasznay", "taylor_green2d", "beltrami3d"])

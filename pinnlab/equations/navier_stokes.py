@@ -4,9 +4,11 @@
 
 in 2-D (fields u, v, p over x, y) or 3-D (u, v, w, p over x, y, z), steady or with
 time t. ``f`` is a body acceleration (force per unit mass). The pressure is fixed
-only up to a constant by these equations and velocity boundary data; a *gauge*
-removes the constant: :func:`pressure_gauge` pins p at one point (at several
-times for unsteady flow), and ``gauge="none"`` leaves it free.
+only up to a constant (a function of time, for unsteady flow) by these equations
+and velocity boundary data; a *gauge* removes it: :func:`pressure_gauge` pins p
+at one point (at several times for unsteady flow), and ``gauge="none"`` leaves it
+free. (A mean-zero gauge would need a loss term that averages over the points;
+the compiled residuals are pointwise, so it is not offered.)
 
 Cases: Kovasznay flow (steady 2-D, exact), the decaying Taylor–Green vortex
 (unsteady 2-D periodic, exact), the lid-driven cavity (steady 2-D, validated
@@ -86,8 +88,10 @@ def pressure_gauge(point: Sequence[float], value: float | Sequence[float] = 0.0,
     """
     point = [float(c) for c in point]
     if times is None:
+        if np.ndim(value) != 0:
+            raise SpecError(f"pressure_gauge: a steady gauge takes one value, got {value!r}")
         coords = np.array([point])
-        values = np.atleast_1d(np.asarray(value, dtype=float))[:1, None]
+        values = np.array([[float(value)]])
     else:
         ts = np.asarray(times, dtype=float)
         coords = np.column_stack([ts, np.tile(point, (len(ts), 1))])
@@ -265,7 +269,12 @@ def beltrami_exact() -> dict[str, str]:
 @register_equation("beltrami3d", "Ethier-Steinman Beltrami flow on [-1,1]^3 x [0,1] (unsteady 3-D), exact")
 def beltrami3d(a: float = np.pi / 4, d: float = np.pi / 2, nu: float = 1.0, re: float | None = None,
                rho: float = 1.0, t_end: float = 1.0, gauge: str = "point", gauge_times: int = 11) -> Problem:
-    """Unsteady 3-D Beltrami flow; exact velocity on the boundary and at t = 0, p pinned at the centre."""
+    """Unsteady 3-D Beltrami flow; exact velocity on the boundary and at t = 0, p pinned at the centre.
+
+    The gauge values are the exact pressure for these arguments: change a, d or nu
+    here (``problem.options``), not through ``problem.parameters``, which would leave
+    them stale. (Kovasznay and Taylor–Green pin p where it is 0 for any parameters.)
+    """
     pde = navier_stokes_pde(3, False, _viscosity(nu if re is None else None, re, 1.0), rho,
                             parameters={"a": a, "d": d})
     exact = beltrami_exact()
