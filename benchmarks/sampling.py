@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +124,7 @@ def main() -> None:
     results = json.loads(args.json.read_text()) if args.json.exists() else {}
     results.setdefault(args.kind, {}).update(rows)
     results.setdefault("runs", []).append({
-        "kind": args.kind, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "kind": args.kind, "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "torch": torch.__version__, "command": " ".join(["python", *sys.argv]),
     })

@@ -6,6 +6,7 @@ Layers accept either a tensor or a Taylor :class:`~pinnlab.autodiff.jet.Jet`
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -143,7 +144,7 @@ class MLP(nn.Module):
         if depth < 1 or width < 1:
             raise ValueError("MLP needs depth >= 1 and width >= 1")
         dims = [in_dim] + [width] * depth + [out_dim]
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
         self.activation = Activation(activation)
         for layer in self.linears:
             bound = math.sqrt(6.0 / (layer.in_features + layer.out_features))
