@@ -3,6 +3,7 @@
     python benchmarks/optimizers.py accuracy configs/poisson2d_gn.yaml configs/heat1d_gn.yaml [--set K=V ...]
     python benchmarks/optimizers.py compare configs/burgers1d_config.yaml --solvers config adam --seeds 0 1 2
     python benchmarks/optimizers.py cg [--config configs/heat1d_gn.yaml] [--width 128] [--depth 4] [--steps 10]
+        [--linearize]
     python benchmarks/optimizers.py table RUN_DIR [RUN_DIR ...]
 
 ``accuracy`` solves each configuration and reports its relative L2 errors, steps and wall time.
@@ -24,7 +25,7 @@ import json
 import platform
 import statistics
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,16 @@ def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "wall_time_s": [r["wall_time_s"] for r in runs]}
 
 
-def cg_cost(config: str, width: int, depth: int, steps: int, overrides: list[str]) -> dict[str, Any]:
+def cg_cost(config: str, width: int, depth: int, steps: int, overrides: list[str],
+            linearize: bool = False) -> dict[str, Any]:
     """Matrix-free Gauss–Newton and ENGD on a wide network against Adam: cost and descent."""
     rows: dict[str, Any] = {}
     common = [f"model.width={width}", f"model.depth={depth}", f"train.steps={steps}", "train.log_every=1",
               f"train.eval_every={steps}", f"train.checkpoint_every={steps}", *overrides]
+    traced = [f"solver.linearize={str(linearize).lower()}"]
     solvers = {
-        "gauss_newton (cg)": ["solver.name=gauss_newton", "solver.solve=cg"],
-        "engd (cg)": ["solver.name=engd", "solver.solve=cg"],
+        "gauss_newton (cg)": ["solver.name=gauss_newton", "solver.solve=cg", *traced],
+        "engd (cg)": ["solver.name=engd", "solver.solve=cg", *traced],
         "adam": ["solver.name=adam", "solver.lr=1.0e-3"],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     cg.add_argument("--width", type=int, default=128)
     cg.add_argument("--depth", type=int, default=4)
     cg.add_argument("--steps", type=int, default=10)
+    cg.add_argument("--linearize", action="store_true", help="traced tangent maps for the JVPs")
     tab = sub.add_parser("table")
     tab.add_argument("run_dirs", nargs="+")
     for p in (acc, cmp_, cg):
@@ -205,13 +209,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "compare":
         rows = compare(args.config, args.solvers, args.seeds, args.set, args.keep)
     elif args.command == "cg":
-        rows = cg_cost(args.config, args.width, args.depth, args.steps, args.set)
+        rows = cg_cost(args.config, args.width, args.depth, args.steps, args.set, args.linearize)
     else:
         rows = table(args.run_dirs)
     print_rows(args.command, rows)
     data = json.loads(args.json.read_text()) if args.json.exists() else {}
     entry = data.setdefault(args.command, {"results": {}})
-    entry.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"), torch=torch.__version__,
+    entry.update(date=datetime.now(UTC).isoformat(timespec="seconds"), torch=torch.__version__,
                  machine=f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     entry["results"].update(rows)
     args.json.write_text(json.dumps(data, indent=2))

@@ -33,7 +33,10 @@ def _validate(args: argparse.Namespace) -> int:
     from pinnlab.run import FIXED_METHODS
     from pinnlab.sampling import sampler_names
     from pinnlab.solvers import make_solver
+    from pinnlab.teng_run import is_teng_file
 
+    if is_teng_file(args.config):
+        return _validate_teng(args)
     cfg = load_config(args.config, args.set)
     problem = problem_from_config(cfg.problem, args.config)
     geometry = geometry_of(problem, args.config)
@@ -53,6 +56,17 @@ def _validate(args: argparse.Namespace) -> int:
     terms = ", ".join(program.terms)
     print(f"{args.config}: OK ({problem.name}: coordinates {problem.pde.columns if len(problem.pde.columns) <= 6 else len(problem.pde.columns)}, "
           f"fields {problem.pde.fields}, terms {terms})")
+    return 0
+
+
+def _validate_teng(args: argparse.Namespace) -> int:
+    from pinnlab.build import problem_from_config
+    from pinnlab.config import apply_overrides, read_yaml
+    from pinnlab.teng_run import parse_teng_config, periodic_setup
+
+    cfg = parse_teng_config(apply_overrides(read_yaml(args.config), args.set), args.config)
+    periodic_setup(problem_from_config(cfg.problem, args.config), args.config)
+    print(f"{args.config}: OK (TENG, integrator {cfg.teng.integrator}, dt {cfg.teng.dt})")
     return 0
 
 

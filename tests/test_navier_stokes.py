@@ -36,14 +36,7 @@ from pinnlab.spec import Dirichlet, Problem
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Every problem here is tiny: intra-op threads only add overhead (and spin on a busy machine)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: a thread pool only adds overhead
 
 
 @pytest.fixture

@@ -246,6 +246,17 @@ def test_cli_dispatches_teng_configs(tmp_path):
     assert metrics["method"] == "teng-euler" and metrics["steps"] == 1
 
 
+def test_cli_validates_teng_configs(tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "teng.yaml"
+    path.write_text(yaml.safe_dump(_tiny_config()))
+    assert main(["validate", str(path)]) == 0
+    assert "OK (TENG" in capsys.readouterr().out
+    assert main(["validate", str(path), "--set", "teng.dtt=0.1"]) == 2
+    assert "unknown key 'teng.dtt' (did you mean 'dt'?)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("change, message", [
     ({"teng": {"dt": 0.02, "integratr": "heun"}}, "unknown key 'teng.integratr' (did you mean 'integrator'?)"),
     ({"teng": {"dt": 0.02, "integrator": "hune"}}, "did you mean 'heun'"),
