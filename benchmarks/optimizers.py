@@ -10,7 +10,8 @@
 ``compare`` solves one configuration with each solver (``solver.name`` override, every other
 setting shared) and each seed, and reports every error and the mean and standard deviation.
 ``cg`` trains a wide network (≥ 50 000 parameters) a few steps with matrix-free Gauss–Newton
-and ENGD and with Adam, and reports the cost per step, CG iterations and the loss decrease.
+and ENGD and with Adam, and reports the cost per step, CG iterations and the loss decrease
+(``--set solver.*`` overrides apply to the Gauss–Newton runs only).
 ``table`` summarises finished run directories (e.g. of ``pinnlab solve --out DIR`` runs).
 Each command prints a markdown table and merges its results into the JSON file
 (default ``benchmarks/optimizers.json``). For timings on a shared machine, run with
@@ -108,11 +109,14 @@ def cg_cost(config: str, width: int, depth: int, steps: int, overrides: list[str
     """Matrix-free Gauss–Newton and ENGD on a wide network against Adam: cost and descent."""
     rows: dict[str, Any] = {}
     common = [f"model.width={width}", f"model.depth={depth}", f"train.steps={steps}", "train.log_every=1",
-              f"train.eval_every={steps}", f"train.checkpoint_every={steps}", *overrides]
-    traced = [f"solver.linearize={str(linearize).lower()}"]
+              f"train.eval_every={steps}", f"train.checkpoint_every={steps}",
+              *(o for o in overrides if not o.startswith("solver."))]
+    # solver.* overrides go to the Gauss–Newton runs only
+    gn = [f"solver.linearize={str(linearize).lower()}", "solver.solve=cg",
+          *(o for o in overrides if o.startswith("solver."))]
     solvers = {
-        "gauss_newton (cg)": ["solver.name=gauss_newton", "solver.solve=cg", *traced],
-        "engd (cg)": ["solver.name=engd", "solver.solve=cg", *traced],
+        "gauss_newton (cg)": ["solver.name=gauss_newton", *gn],
+        "engd (cg)": ["solver.name=engd", *gn],
         "adam": ["solver.name=adam", "solver.lr=1.0e-3"],
     }
     with tempfile.TemporaryDirectory() as tmp:
