@@ -19,7 +19,7 @@ import os
 import platform
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             results[case] = run_case(case, overrides, base / case)
             print(describe(case, results[case]), flush=True)
-    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
+    meta = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "torch": torch.__version__,
             "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
