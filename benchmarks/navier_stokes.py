@@ -8,7 +8,7 @@ relative L2 errors against the exact solution, or for the cavity the largest dev
 the Ghia, Ghia & Shin (1982) centreline tables, next to the target of the case, with the
 training wall time (the trainer's clock) and the CPU time of the whole solve (which stays
 meaningful on a shared machine). Prints a table and merges the results into the JSON file
-(default ``benchmarks/navier_stokes.json``). ``OMP_NUM_THREADS`` is recorded with them.
+(default ``benchmarks/results/navier_stokes.json``). ``OMP_NUM_THREADS`` is recorded with them.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cases", nargs="*", metavar="CASE", help=f"cases to run: {', '.join(CASES)} (default: all)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override applied to every case (repeatable)")
-    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "navier_stokes.json"))
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "navier_stokes.json"))
     parser.add_argument("--keep", help="keep the run directories under this folder")
     args = parser.parse_args(argv)
     cases = args.cases or list(CASES)
