@@ -153,6 +153,7 @@ class TrainConfig(Section):
 class OutputConfig(Section):
     dir: str | None = None
     resolution: list[int] | int | None = None
+    eval_points: int | None = Field(None, ge=1)
     frames: int = Field(11, ge=2)
     vtk: bool = True
     plots: bool = True

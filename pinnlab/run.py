@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -25,7 +24,7 @@ from pinnlab.io.export import export_plots, export_vtk
 from pinnlab.io.points import export_sampler_points
 from pinnlab.nn import count_parameters, parameters_of
 from pinnlab.sampling import PointDrawer, make_sampler
-from pinnlab.solution import Solution
+from pinnlab.solution import Solution, relative_errors
 from pinnlab.solvers import Objective, make_solver
 from pinnlab.spec import Problem
 
@@ -86,27 +85,17 @@ def _run_directory(out: str | Path | None, cfg: RunConfig, name: str, resume: bo
 
 
 class Evaluator:
-    """Relative L2 errors on a fixed grid; the reference values are computed once."""
+    """Relative L2 errors at fixed points (grid or seeded random); the reference values are computed once."""
 
-    def __init__(self, solution: Solution, resolution: Any):
+    def __init__(self, solution: Solution, resolution: Any, random_points: int | None = None):
         self.solution = solution
-        _, points, mask = solution.evaluation_grid(resolution)
-        self.points = points[mask]
+        self.points = solution.evaluation_points(resolution, random_points)
         self.ref = solution.reference(self.points) if solution.problem.has_reference() else None
 
     def __call__(self) -> dict[str, float]:
         if self.ref is None:
             return {}
-        pred = self.solution.predict(self.points)
-        out = {}
-        for i, f in enumerate(self.solution.fields):
-            col = self.ref[:, i]
-            if np.all(np.isnan(col)):
-                continue
-            norm = np.linalg.norm(col)
-            err = np.linalg.norm(pred[:, i] - col)
-            out[f] = float(err / norm) if norm > 0 else float(err / math.sqrt(len(col)))
-        return out
+        return relative_errors(self.solution.predict(self.points), self.ref, self.solution.fields)
 
 
 class InterruptGuard:
@@ -159,7 +148,7 @@ class Trainer:
         if cfg.train.steps is not None and cfg.solver.stages is not None:
             self.total_steps = min(self.total_steps, cfg.train.steps)
         self.solution = Solution(problem, self.model, self.geometry, resolved, run_dir)
-        self.evaluator = Evaluator(self.solution, cfg.output.resolution)
+        self.evaluator = Evaluator(self.solution, cfg.output.resolution, cfg.output.eval_points)
         self.history = rd.HistoryWriter(run_dir / rd.HISTORY, resume=True)
         self.step = 0
         self.stage_index = 0
@@ -349,6 +338,8 @@ class Trainer:
         }
         if errors:
             metrics["rel_l2"] = errors
+            where = "random" if self.cfg.output.eval_points else "grid"
+            metrics["error_points"] = {"kind": where, "count": len(self.evaluator.points)}
         rd.atomic_save({"format": 1, "model": self.model.state_dict()}, self.run_dir / rd.MODEL)
         out = self.cfg.output
         self.solution.metrics = metrics

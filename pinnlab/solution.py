@@ -81,22 +81,22 @@ class Solution:
         mask = self.geometry.contains(torch.as_tensor(points, dtype=dtype), atol=1e-9).cpu().numpy()
         return axes, points, mask
 
-    def errors(self, resolution: int | Sequence[int] | None = None) -> dict[str, float]:
-        """Relative L2 error per field on the evaluation grid (empty when no reference)."""
-        _, points, mask = self.evaluation_grid(resolution)
-        points = points[mask]
-        ref = self.reference(points)
-        if ref is None:
-            return {}
-        pred = self.predict(points)
-        out = {}
-        for i, f in enumerate(self.fields):
-            if np.all(np.isnan(ref[:, i])):
-                continue
-            norm = np.linalg.norm(ref[:, i])
-            diff = np.linalg.norm(pred[:, i] - ref[:, i])
-            out[f] = float(diff / norm) if norm > 0 else float(diff / np.sqrt(len(points)))
-        return out
+    def evaluation_points(self, resolution: int | Sequence[int] | None = None,
+                          random_points: int | None = None, seed: int = 0) -> np.ndarray:
+        """Points where errors are measured: the in-domain nodes of the evaluation grid, or, when
+        ``random_points`` is given, that many points drawn uniformly from the domain with ``seed``
+        (the only sensible choice in many dimensions, where a grid is out of reach)."""
+        if random_points is None:
+            _, points, mask = self.evaluation_grid(resolution)
+            return points[mask]
+        generator = torch.Generator().manual_seed(seed)
+        return self.geometry.sample_interior(random_points, generator, dtype=torch.float64).numpy()
+
+    def errors(self, resolution: int | Sequence[int] | None = None, *, random_points: int | None = None,
+               seed: int = 0) -> dict[str, float]:
+        """Relative L2 error per field at :meth:`evaluation_points` (empty when no reference)."""
+        points = self.evaluation_points(resolution, random_points, seed)
+        return relative_errors(self.predict(points), self.reference(points), self.fields)
 
     @property
     def time_dependent(self) -> bool:
@@ -105,3 +105,20 @@ class Solution:
     def __repr__(self) -> str:
         where = f", run_dir='{self.run_dir}'" if self.run_dir else ""
         return f"Solution(problem='{self.problem.name}', coords={self.coords}, fields={self.fields}{where})"
+
+
+def relative_errors(pred: np.ndarray, ref: np.ndarray | None, fields: Sequence[str]) -> dict[str, float]:
+    """||pred - ref|| / ||ref|| per field column; the RMS error where the reference is zero.
+
+    Columns whose reference is all NaN (unknown) are skipped; no reference gives ``{}``."""
+    if ref is None:
+        return {}
+    out = {}
+    for i, f in enumerate(fields):
+        col = ref[:, i]
+        if np.all(np.isnan(col)):
+            continue
+        norm = np.linalg.norm(col)
+        diff = np.linalg.norm(pred[:, i] - col)
+        out[f] = float(diff / norm) if norm > 0 else float(diff / np.sqrt(len(col)))
+    return out

@@ -196,6 +196,20 @@ def test_load_and_predict(tmp_path, tiny):
         pl.load(tmp_path)
 
 
+def test_errors_at_random_points(tmp_path, tiny):
+    solution = pl.solve(tiny(output={"eval_points": 300, "vtk": False, "plots": False}), out=tmp_path / "run")
+    points = solution.evaluation_points(random_points=300)
+    assert points.shape == (300, 2) and np.array_equal(points, solution.evaluation_points(random_points=300))
+    assert (points[:, 0] >= 0).all() and (points[:, 0] <= 1).all() and len(np.unique(points[:, 1])) == 300
+    t, x = points[:, 0], points[:, 1]
+    exact = heat_exact(t, x)
+    by_hand = np.linalg.norm(solution.predict(points)[:, 0] - exact) / np.linalg.norm(exact)
+    assert solution.metrics["rel_l2"]["u"] == pytest.approx(by_hand, rel=1e-9)
+    assert solution.errors(random_points=300)["u"] == pytest.approx(by_hand, rel=1e-9)
+    assert solution.metrics["error_points"] == {"kind": "random", "count": 300}
+    assert solution.errors(random_points=300, seed=1)["u"] != pytest.approx(by_hand, rel=1e-9)
+
+
 def test_python_problem_solve_and_load(tmp_path, tiny):
     pde = pl.PDE(coordinates=["x"], fields=["u", "v"], parameters={"k": 4.0},
                  equations={"a": "u_xx - k*u = -(pi**2 + k)*sin(pi*x)", "b": "v - u"})
