@@ -153,3 +153,21 @@ def test_adam_reduces_loss(poisson):
     first = obj.loss(params)[0].item()
     params, _, info = run(make_solver("adam", lr=1e-2), params, obj, 100)
     assert info["loss"] < 0.2 * first
+
+
+def test_lbfgs_restarts_its_memory_when_the_points_change(poisson):
+    """Curvature pairs from old points must not steer steps on new ones: a new point set clears
+    the memory, so the first step on it equals a fresh solver's first step there."""
+    program, model, batches, _ = poisson
+    moved = {name: Batch(b.x * 0.9 + 0.05) for name, b in batches.items()}
+    solver = make_solver("lbfgs", history=5)
+    params, state, info = run(solver, parameters_of(model), Objective(program, model, batches), 5)
+    assert info["restarts"] == 0.0
+    twin = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    params, state, info = run(solver, params, Objective(program, model, moved), 1, state)
+    fresh, _, _ = run(make_solver("lbfgs", history=5), twin, Objective(program, model, moved), 1)
+    assert info["restarts"] == 1.0
+    for name in params:
+        assert torch.equal(params[name], fresh[name]), name
+    _, state, info = run(solver, params, Objective(program, model, moved), 2, state)
+    assert info["restarts"] == 1.0  # same points again: the memory is kept

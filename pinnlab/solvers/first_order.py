@@ -49,10 +49,23 @@ class Adam(Solver):
         return state
 
 
+def points_key(batches: Mapping[str, Any]) -> tuple[float, ...]:
+    """A cheap fingerprint of the collocation points (size, first and second moments per batch)."""
+    key: list[float] = []
+    for name in sorted(batches):
+        x = batches[name].x.detach().double()
+        key += [float(x.shape[0]), float(x.sum()), float(x.pow(2).sum())]
+    return tuple(key)
+
+
 @register_solver("lbfgs")
 class LBFGS(Solver):
     """L-BFGS with a strong-Wolfe line search of at most ``max_evals`` evaluations; one ``step`` is one
-    quasi-Newton iteration."""
+    quasi-Newton iteration.
+
+    Curvature pairs are only meaningful on one set of points: when the sampler has drawn new
+    points since the last step, the memory is cleared and the iteration starts afresh from
+    the new gradient (``restarts`` counts this in the history)."""
 
     name = "lbfgs"
     needs_fixed_points = True
@@ -66,10 +79,16 @@ class LBFGS(Solver):
                         "max_eval": 1 + max(int(max_evals), 1)}
 
     def init(self, params: Params) -> dict[str, Any]:
-        return {"opt": torch.optim.LBFGS(list(params.values()), **self.options)}
+        return {"opt": torch.optim.LBFGS(list(params.values()), **self.options), "points": None, "restarts": 0}
 
     def step(self, params: Params, state: dict[str, Any], objective: Objective):
         opt = state["opt"]
+        batches = getattr(objective, "batches", None)
+        key = None if batches is None else points_key(batches)
+        if state["points"] is not None and key != state["points"]:
+            opt.state.clear()
+            state["restarts"] += 1
+        state["points"] = key
         record: dict[str, Any] = {}
 
         def closure():
@@ -82,13 +101,17 @@ class LBFGS(Solver):
 
         opt.step(closure)
         n_evals = opt.state[opt._params[0]].get("func_evals", 0)
-        info = {"loss": record["loss"], "evals": float(n_evals),
+        info = {"loss": record["loss"], "evals": float(n_evals), "restarts": float(state["restarts"]),
                 **{f"loss_{k}": v for k, v in record["losses"].items()}}
         return params, state, info
 
     def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {"opt": state["opt"].state_dict()}
+        points = None if state["points"] is None else list(state["points"])
+        return {"opt": state["opt"].state_dict(), "points": points, "restarts": state["restarts"]}
 
     def load_state_dict(self, state: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
         state["opt"].load_state_dict(saved["opt"])
+        points = saved.get("points")
+        state["points"] = None if points is None else tuple(points)
+        state["restarts"] = int(saved.get("restarts", 0))
         return state
