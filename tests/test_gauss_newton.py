@@ -11,6 +11,7 @@ import torch
 import pinnlab
 from pinnlab.autodiff import backend_names
 from pinnlab.build import geometry_of, model_from_config, problem_from_config, program_from_config
+from pinnlab.compile import Batch
 from pinnlab.config import parse_config
 from pinnlab.nn import parameters_of
 from pinnlab.sampling import PointDrawer, make_sampler
@@ -210,6 +211,18 @@ def test_objective_jacobian_per_point_matches_whole_batch(method):
     assert r_rows.pow(2).sum().item() == pytest.approx(objective.loss(params)[0].item(), rel=1e-12)
     assert torch.allclose(r_rows, r_full, atol=1e-13)
     assert torch.allclose(j_rows, j_full, atol=1e-11)
+
+
+def test_objective_jacobian_per_point_applies_point_weights():
+    """Per-point loss weights (the causal gate's g²) scale rows by sqrt(w) in both Jacobian modes."""
+    objective, params = small_objective("heat", "autograd", n=30)
+    x = objective.batches["interior"].x
+    weighted = {**objective.batches, "interior": Batch(x, weights=torch.linspace(0.1, 2.0, len(x), dtype=F64))}
+    objective = Objective(objective.program, objective.model, weighted, objective.weights)
+    r_rows, j_rows = objective_jacobian(objective, params, "rows")
+    r_full, j_full = objective_jacobian(objective, params, "rev")
+    assert r_rows.pow(2).sum().item() == pytest.approx(objective.loss(params)[0].item(), rel=1e-12)
+    assert torch.allclose(r_rows, r_full, atol=1e-13) and torch.allclose(j_rows, j_full, atol=1e-11)
 
 
 # -- Levenberg–Marquardt and ENGD ------------------------------------------------------------------
