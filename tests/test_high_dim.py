@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from pinnlab.autodiff import make_backend
 from pinnlab.compile import Batch, ResidualProgram, exact_function
 from pinnlab.equations import get_equation
 from pinnlab.equations.high_dim import coefficients, two_body, two_body_laplacian
+from pinnlab.run import solve
 
 
 def ball_points(n: int, d: int, seed: int = 0) -> torch.Tensor:
@@ -112,3 +115,36 @@ def test_biharmonic_clamped_plate_is_exact(method):
     assert res["biharmonic"].abs().max().item() < 1e-9
     assert res["boundary"].abs().max().item() < 1e-14
     assert res["clamp"].abs().max().item() < 1e-12
+
+
+# -- the shipped configurations, shortened ----------------------------------------------------------------------
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+QUICK = ["train.progress=false", "train.checkpoint_every=1000", "output.plots=false", "output.vtk=false"]
+
+
+def _quick_solve(tmp_path: Path, config: str, overrides: list[str]):
+    return solve(CONFIGS / config, out=tmp_path / "run", overrides=[*QUICK, *overrides])
+
+
+def test_kdv_config_short_run(tmp_path):
+    sol = _quick_solve(tmp_path, "kdv1d.yaml", [
+        "model.width=16", "sampling.interior=400", "sampling.initial=64", "sampling.boundary=64",
+        "output.resolution=[11, 41]", "train.eval_every=1000",
+        "solver.stages=[{name: adam, steps: 200, lr: 3.0e-3}, {name: gauss_newton, steps: 15}]"])
+    assert sol.metrics["rel_l2"]["u"] < 5e-3  # 7.7e-4 when calibrated
+
+
+def test_biharmonic_config_short_run(tmp_path):
+    sol = _quick_solve(tmp_path, "biharmonic2d.yaml", [
+        "model.width=16", "sampling.interior=300", "sampling.boundary=100",
+        "output.resolution=[21, 21]", "train.eval_every=1000",
+        "solver.stages=[{name: adam, steps: 200, lr: 3.0e-3}, {name: gauss_newton, steps: 15}]"])
+    assert sol.metrics["rel_l2"]["u"] < 5e-4  # 2.5e-5 when calibrated
+
+
+def test_poisson_ball_config_short_run(tmp_path):
+    sol = _quick_solve(tmp_path, "poisson_ball_d1000.yaml", [
+        "solver.stages=[{name: adam, steps: 300, lr: 1.0e-3}]", "train.eval_every=1000", "output.eval_points=500"])
+    assert sol.metrics["error_points"] == {"kind": "random", "count": 500}
+    assert sol.metrics["rel_l2"]["u"] < 0.1  # 0.034 when calibrated (random points in the 1000-dimensional ball)
