@@ -304,9 +304,15 @@ class Trainer:
         return state
 
     def _residual_probe(self, objective: Objective):
+        """Residuals for an adaptive sampler: those the solver recorded at the start of the step when
+        the sampler accepts them (``reuse``, the default), else evaluated at the updated parameters."""
         params = {k: v.detach() for k, v in self.params.items()}
+        recorded = objective.step_residuals if getattr(self.sampler, "reuse", False) else None
 
         def probe(terms: list[str] | None = None) -> dict[str, torch.Tensor]:
+            wanted = objective.terms if terms is None else terms
+            if recorded is not None and all(t in recorded for t in wanted):
+                return {t: recorded[t] for t in wanted}
             with torch.no_grad():
                 return {k: v.detach() for k, v in objective.residuals(params, terms).items()}
 

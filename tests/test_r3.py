@@ -367,3 +367,40 @@ def test_snapshots_export(tmp_path):
     np.testing.assert_allclose(mesh.point_data["fitness"], snap.fitness)
     np.testing.assert_array_equal(mesh.point_data["retained"], snap.retained.astype(float))
     assert export_sampler_points(copy.copy(R3Sampler(point_sets(), drawer())), tmp_path / "none", ["t", "x"]) == []
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_fitness_reuses_the_residuals_of_the_adam_step(tmp_path, monkeypatch, reuse):
+    """With ``reuse`` (default) R3 takes |r| from Adam's own loss evaluation at the start of the step:
+    one residual evaluation per step. Without, it evaluates again after the update."""
+    from pinnlab.solvers import base
+
+    original, calls, recorded = base.Objective.residuals, [], []
+
+    def residuals(self, params, terms=None):
+        calls.append(1)
+        return original(self, params, terms)
+
+    original_loss = base.Objective.loss
+
+    def loss(self, params, record=False):
+        out = original_loss(self, params, record)
+        if record:
+            recorded.append(self.step_residuals["convection"].abs().reshape(-1))
+        return out
+
+    monkeypatch.setattr(base.Objective, "residuals", residuals)
+    monkeypatch.setattr(base.Objective, "loss", loss)
+    cfg = _config("r3", snapshots=1, reuse=reuse)
+    cfg["sampling"]["resample_every"] = 0
+    cfg["train"].update({"steps": 3, "eval_every": 100})
+    sol = pl.solve(cfg, out=tmp_path / "run")
+    sampler_snapshots = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["sampler"]["snapshots"]
+    assert len(sampler_snapshots) == 3 and sol.metrics["steps"] == 3
+    steps_calls = len(calls) - 1  # the final loss of the run is one more evaluation
+    assert steps_calls == (3 if reuse else 6)
+    first = sampler_snapshots[0]["fitness"]
+    if reuse:
+        torch.testing.assert_close(first, recorded[0].to(first.dtype), rtol=0, atol=0)
+    else:
+        assert not torch.allclose(first, recorded[0].to(first.dtype))

@@ -300,11 +300,11 @@ def test_resume_after_ctrl_c_inside_a_step(tmp_path, tiny, monkeypatch, referenc
 
     original, calls = base.Objective.loss, []
 
-    def loss(self, params):
+    def loss(self, params, record=False):
         calls.append(1)
         if len(calls) == 20:  # inside the line search of an L-BFGS step (steps 7-12)
             os.kill(os.getpid(), signal.SIGINT)
-        return original(self, params)
+        return original(self, params, record)
 
     monkeypatch.setattr(base.Objective, "loss", loss)
     with pytest.raises(KeyboardInterrupt):

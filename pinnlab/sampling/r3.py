@@ -99,15 +99,19 @@ class ResidualSampler(Sampler):
     ``terms`` names the equations whose residuals make the fitness (default: every term
     evaluated on the interior, found from the first residuals seen); ``snapshots = K > 0``
     keeps the population every K evolutions (see :mod:`pinnlab.io.points`); ``every``
-    overrides the solver-dependent schedule (see the module docstring).
+    overrides the solver-dependent schedule (see the module docstring). ``reuse`` (default)
+    takes the fitness from the residuals the solver's own loss evaluation recorded at the
+    start of the step, as the authors' code does, when the solver records them (Adam);
+    otherwise, or with ``reuse = False``, the residuals are evaluated again after the update.
     """
 
     adaptive = True
     kind = "residual"
 
     def __init__(self, point_sets: Mapping[str, PointSet], drawer: PointDrawer, resample_every: int = 0,
-                 terms: list[str] | None = None, snapshots: int = 0, every: int | None = None):
+                 terms: list[str] | None = None, snapshots: int = 0, every: int | None = None, reuse: bool = True):
         super().__init__(point_sets, drawer, resample_every)
+        self.reuse = bool(reuse)
         if INTERIOR not in self.point_sets:
             raise ValueError(f"the {self.kind} sampler needs an '{INTERIOR}' point set")
         if int(snapshots) < 0:
@@ -241,8 +245,8 @@ class CausalR3Sampler(R3Sampler):
     def __init__(self, point_sets: Mapping[str, PointSet], drawer: PointDrawer, resample_every: int = 0,
                  terms: list[str] | None = None, snapshots: int = 0, every: int | None = None, gate: str = "tanh",
                  alpha: float = 5.0, beta: float = -0.5, eta: float = 1e-3, eps: float = 20.0, clip: float = 0.1,
-                 gate_loss: bool = True):
-        super().__init__(point_sets, drawer, resample_every, terms, snapshots, every)
+                 gate_loss: bool = True, reuse: bool = True):
+        super().__init__(point_sets, drawer, resample_every, terms, snapshots, every, reuse)
         self.gate_loss = bool(gate_loss)
         geometry = drawer.geometry
         if not all(hasattr(geometry, a) for a in ("time_column", "t0", "t1")):
@@ -305,7 +309,8 @@ class RADSampler(ResidualSampler):
     def __init__(self, point_sets: Mapping[str, PointSet], drawer: PointDrawer, resample_every: int = 0,
                  terms: list[str] | None = None, snapshots: int = 0, every: int | None = None, k: float = 1.0,
                  c: float = 1.0, pool: int | None = None):
-        super().__init__(point_sets, drawer, resample_every, terms, snapshots, every)
+        # the recorded residuals belong to the population, not to the candidate pool
+        super().__init__(point_sets, drawer, resample_every, terms, snapshots, every, reuse=False)
         if self.every is None:
             if self.resample_every <= 0:
                 raise ValueError("rad needs resample_every > 0 or every >= 1 (it redraws the whole interior)")

@@ -30,6 +30,9 @@ class Objective:
         self.step = step
         self.weights = {name: float((weights or {}).get(name, 1.0)) for name in program.terms}
         self.terms = [t for t in program.terms if self.weights[t] != 0.0]
+        #: residuals (detached) at the parameters the step started from, when the solver records
+        #: them (first-order solvers do); adaptive samplers may reuse them instead of evaluating again
+        self.step_residuals: dict[str, Tensor] | None = None
 
     def residuals(self, params: Mapping[str, Tensor], terms: list[str] | None = None) -> dict[str, Tensor]:
         """Unweighted residuals per term."""
@@ -51,9 +54,13 @@ class Objective:
             out[name] = r.pow(2).mean() if w is None else (w * r.pow(2)).mean()
         return out
 
-    def loss(self, params: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        """Total weighted loss and the unweighted per-term losses."""
-        losses = self.term_losses(self.residuals(params))
+    def loss(self, params: Mapping[str, Tensor], record: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+        """Total weighted loss and the unweighted per-term losses; ``record`` keeps the residuals
+        as :attr:`step_residuals`."""
+        residuals = self.residuals(params)
+        if record:
+            self.step_residuals = {name: r.detach() for name, r in residuals.items()}
+        losses = self.term_losses(residuals)
         total = sum(self.weights[name] * value for name, value in losses.items())
         return total, losses
 

@@ -33,7 +33,8 @@ class Adam(Solver):
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad(set_to_none=True)
-        loss, losses = objective.loss(params)
+        # an Objective keeps the residuals of this evaluation for adaptive samplers
+        loss, losses = objective.loss(params, record=True) if isinstance(objective, Objective) else objective.loss(params)
         loss.backward()
         opt.step()
         state["k"] += 1
