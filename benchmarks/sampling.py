@@ -1,7 +1,7 @@
 """Adaptive sampling benchmarks: per-step overhead and accuracy of uniform, R3, causal R3 and RAD.
 
-    python benchmarks/sampling.py overhead [--config configs/convection_r3.yaml] [--steps 300]
-    python benchmarks/sampling.py accuracy configs/convection_uniform.yaml configs/convection_r3.yaml ...
+    python benchmarks/sampling.py overhead [--config configs/convection_adam_r3.yaml] [--steps 300]
+    python benchmarks/sampling.py accuracy configs/convection_adam_uniform.yaml configs/convection_adam_r3.yaml ...
         [--set train.steps=20000] [--json results.json]
 
 ``overhead`` times training steps (the trainer's own clock: solver step plus sampler feedback,
@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["overhead", "accuracy"])
     parser.add_argument("configs", nargs="*", help="configurations (accuracy)")
-    parser.add_argument("--config", default="configs/convection_r3.yaml", help="problem for the overhead timing")
+    parser.add_argument("--config", default="configs/convection_adam_r3.yaml", help="problem for the overhead timing")
     parser.add_argument("--steps", type=int, default=300, help="steps per overhead run")
     parser.add_argument("--repeats", type=int, default=2, help="overhead runs per method (best is kept)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE override")
