@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="overhead runs per method (best is kept)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE override")
     parser.add_argument("--keep", type=Path, default=None, help="keep the accuracy run directories here")
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/sampling.json"))
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/sampling.json"))
     args = parser.parse_args()
     if args.kind == "overhead":
         rows = overhead(args.config, args.steps, args.repeats)
