@@ -148,3 +148,16 @@ def test_poisson_ball_config_short_run(tmp_path):
         "solver.stages=[{name: adam, steps: 300, lr: 1.0e-3}]", "train.eval_every=1000", "output.eval_points=500"])
     assert sol.metrics["error_points"] == {"kind": "random", "count": 500}
     assert sol.metrics["rel_l2"]["u"] < 0.1  # 0.034 when calibrated (random points in the 1000-dimensional ball)
+
+
+@pytest.mark.parametrize("kind", ["poisson", "allen_cahn", "sine_gordon"])
+def test_source_in_row_chunks_matches_closed_form(monkeypatch, kind):
+    from pinnlab.equations import high_dim
+
+    problem = high_dim.ball_problem(kind, dim=7, seed=2)
+    c = torch.as_tensor(coefficients(7, seed=2))
+    x = ball_points(23, 7)
+    nonlinear = {"poisson": lambda u: 0 * u, "allen_cahn": lambda u: u - u**3, "sine_gordon": torch.sin}[kind]
+    expected = two_body_laplacian(x, c) + nonlinear(two_body(x, c))
+    monkeypatch.setattr(high_dim, "CHUNK_ELEMENTS", 3 * 7)  # chunks of 3 rows, the last one shorter
+    torch.testing.assert_close(problem.pde.functions["g"](x), expected, rtol=1e-12, atol=1e-12)

@@ -17,6 +17,19 @@ from torch import Tensor
 from pinnlab.equations.registry import register_equation
 from pinnlab.spec import PDE, Coordinate, Problem
 
+#: elements per row chunk when the source term is evaluated (about 4 MB in float64)
+CHUNK_ELEMENTS = 1 << 19
+
+
+def by_row_chunks(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """``fn`` applied to row chunks of ``x`` of about :data:`CHUNK_ELEMENTS` entries, concatenated.
+
+    Whole (N, d) temporaries at d = 1e5 are fresh pages on every call (page faults cost more
+    than the arithmetic); chunks that size are reused by the allocator."""
+    rows = max(1, CHUNK_ELEMENTS // max(1, x.shape[1]))
+    parts = [fn(chunk) for chunk in x.split(rows)]
+    return torch.cat(parts) if parts else fn(x)
+
 
 def coefficients(dim: int, seed: int = 0) -> np.ndarray:
     """The d - 1 coefficients c_i ~ N(0, 1) of the two-body solution."""
@@ -39,6 +52,13 @@ def _parts(x: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return s, lap, radial
 
 
+def value_and_laplacian(x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """(u, lap(u)) of the two-body solution at the rows of x, from one pass over the columns."""
+    s, lap, radial = _parts(x, c.to(x))
+    damp = 1 - (x * x).sum(-1)
+    return damp * s, damp * lap - 4 * radial - 2 * x.shape[1] * s
+
+
 def two_body(x: Tensor, c: Tensor) -> Tensor:
     """Exact solution u(x) = (1 - |x|^2) s(x), shape (N,)."""
     s, _, _ = _parts(x, c.to(x))
@@ -47,8 +67,7 @@ def two_body(x: Tensor, c: Tensor) -> Tensor:
 
 def two_body_laplacian(x: Tensor, c: Tensor) -> Tensor:
     """Closed-form Laplacian of :func:`two_body`, shape (N,)."""
-    s, lap, radial = _parts(x, c.to(x))
-    return (1 - (x * x).sum(-1)) * lap - 4 * radial - 2 * x.shape[1] * s
+    return value_and_laplacian(x, c)[1]
 
 
 _NONLINEAR: dict[str, tuple[str, Callable[[Tensor], Tensor]]] = {
@@ -66,12 +85,16 @@ def ball_problem(kind: str, dim: int = 100, seed: int = 0) -> Problem:
     c = torch.as_tensor(c_np)
     extra, nonlinear = _NONLINEAR[kind]
 
+    def source_rows(x: Tensor) -> Tensor:
+        u, lap = value_and_laplacian(x, c)
+        return lap + nonlinear(u)
+
     def source(x: Tensor) -> Tensor:
-        return two_body_laplacian(x, c) + nonlinear(two_body(x, c))
+        return by_row_chunks(source_rows, x)
 
     def reference(points: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.asarray(points, dtype=np.float64))
-        return two_body(x, c).numpy()[:, None]
+        return by_row_chunks(lambda chunk: two_body(chunk, c), x).numpy()[:, None]
 
     pde = PDE(coordinates=[Coordinate("x", dim=dim)], fields=["u"], functions={"g": source},
               equations={kind: f"lap(u){extra} - g"})
