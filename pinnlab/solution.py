@@ -94,7 +94,12 @@ class Solution:
 
     def errors(self, resolution: int | Sequence[int] | None = None, *, random_points: int | None = None,
                seed: int = 0) -> dict[str, float]:
-        """Relative L2 error per field at :meth:`evaluation_points` (empty when no reference)."""
+        """Relative L2 error per field at :meth:`evaluation_points` (empty when no reference).
+
+        With neither ``resolution`` nor ``random_points`` the run's own choice applies
+        (``output.eval_points`` of its configuration), so the figures match its metrics."""
+        if resolution is None and random_points is None:
+            random_points = (self.config.get("output") or {}).get("eval_points")
         points = self.evaluation_points(resolution, random_points, seed)
         return relative_errors(self.predict(points), self.reference(points), self.fields)
 

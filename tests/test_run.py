@@ -206,6 +206,7 @@ def test_errors_at_random_points(tmp_path, tiny):
     by_hand = np.linalg.norm(solution.predict(points)[:, 0] - exact) / np.linalg.norm(exact)
     assert solution.metrics["rel_l2"]["u"] == pytest.approx(by_hand, rel=1e-9)
     assert solution.errors(random_points=300)["u"] == pytest.approx(by_hand, rel=1e-9)
+    assert pl.load(tmp_path / "run").errors()["u"] == pytest.approx(by_hand, rel=1e-9)  # the run's own points
     assert solution.metrics["error_points"] == {"kind": "random", "count": 300}
     assert solution.errors(random_points=300, seed=1)["u"] != pytest.approx(by_hand, rel=1e-9)
 
