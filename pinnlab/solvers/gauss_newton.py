@@ -72,7 +72,7 @@ def objective_jacobian(objective: Objective, params: Mapping[str, Tensor], metho
                                      terms=[term])[term]
 
         r, J = rowwise_jacobian(one_row, params, rows, chunk_size)
-        if batch.weights is not None:  # per-point loss weights w: rows of r and J scale by sqrt(w)
+        if batch.weights is not None and batch.x.shape[0] > 0:  # per-point weights w: rows scale by sqrt(w)
             root = batch.weights.reshape(-1).sqrt().repeat_interleave(r.numel() // batch.x.shape[0])
             r, J = r * root, J * root[:, None]
         scale = math.sqrt(objective.weights[term] / r.numel())
