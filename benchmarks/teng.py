@@ -37,7 +37,7 @@ import yaml
 import pinnlab as pl
 from pinnlab.cli import main as cli_main
 from pinnlab.equations import get_equation
-from pinnlab.teng_run import solve_teng
+from pinnlab.run.teng import solve_teng
 
 ROOT = Path(__file__).resolve().parent.parent
 U0 = "cosh(3*sin(x))*sinh(sin(y))/25"

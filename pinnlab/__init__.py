@@ -2,7 +2,7 @@
 
 from pinnlab.errors import ConfigError, PinnlabError, SolverError, SpecError
 from pinnlab.run import load, solve
-from pinnlab.solution import Solution
+from pinnlab.run.solution import Solution
 from pinnlab.spec import PDE, Boundary, Coordinate, Data, Dirichlet, Initial, Neumann, Periodic, Problem
 
 __version__ = "0.1.0"

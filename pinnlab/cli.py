@@ -11,7 +11,7 @@ from pinnlab.errors import PinnlabError
 
 def _solve(args: argparse.Namespace) -> int:
     from pinnlab.run import solve
-    from pinnlab.teng_run import is_teng_file, solve_teng_cli
+    from pinnlab.run.teng import is_teng_file, solve_teng_cli
 
     if is_teng_file(args.config):
         return solve_teng_cli(args)
@@ -26,14 +26,20 @@ def _solve(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pinnlab.build import check_faces, geometry_of, model_from_config, problem_from_config, program_from_config
     from pinnlab.config import load_config
+    from pinnlab.config.build import (
+        check_faces,
+        geometry_of,
+        model_from_config,
+        problem_from_config,
+        program_from_config,
+    )
     from pinnlab.errors import ConfigError
     from pinnlab.nn import parameters_of
-    from pinnlab.run import FIXED_METHODS
+    from pinnlab.run.teng import is_teng_file
+    from pinnlab.run.trainer import FIXED_METHODS
     from pinnlab.sampling import sampler_names
     from pinnlab.solvers import make_solver
-    from pinnlab.teng_run import is_teng_file
 
     if is_teng_file(args.config):
         return _validate_teng(args)
@@ -60,9 +66,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _validate_teng(args: argparse.Namespace) -> int:
-    from pinnlab.build import problem_from_config
     from pinnlab.config import apply_overrides, read_yaml
-    from pinnlab.teng_run import parse_teng_config, periodic_setup
+    from pinnlab.config.build import problem_from_config
+    from pinnlab.run.teng import parse_teng_config, periodic_setup
 
     cfg = parse_teng_config(apply_overrides(read_yaml(args.config), args.set), args.config)
     periodic_setup(problem_from_config(cfg.problem, args.config), args.config)
@@ -86,8 +92,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pinnlab.io.export import export_vtk
     from pinnlab.run import load
+    from pinnlab.run.export import export_vtk
 
     solution = load(args.run_dir)
     out = Path(args.out) if args.out else Path(args.run_dir) / "vtk"

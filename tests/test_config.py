@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from pinnlab.build import (
+from pinnlab.config import RunConfig, apply_overrides, load_config, parse_config, read_yaml, yaml_load
+from pinnlab.config.build import (
     conditions_from_dict,
     geometry_of,
     model_from_config,
@@ -16,7 +17,6 @@ from pinnlab.build import (
     problem_from_config,
     program_from_config,
 )
-from pinnlab.config import RunConfig, apply_overrides, load_config, parse_config, read_yaml, yaml_load
 from pinnlab.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,7 +292,7 @@ def test_point_counts_per_term():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_validate(cli, path):
-    from pinnlab.teng_run import is_teng_file, parse_teng_config
+    from pinnlab.run.teng import is_teng_file, parse_teng_config
 
     if is_teng_file(path):  # time-evolving natural gradient runs have their own schema
         parse_teng_config(read_yaml(path), str(path))

@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from pinnlab.build import geometry_of, model_from_config, problem_from_config, program_from_config
 from pinnlab.config import parse_config
+from pinnlab.config.build import geometry_of, model_from_config, problem_from_config, program_from_config
 from pinnlab.nn import parameters_of
 from pinnlab.sampling import PointDrawer, make_sampler
 from pinnlab.solvers import Objective, make_solver
-from pinnlab.solvers.config import (
+from pinnlab.solvers.conflict_free import (
     MomentumState,
     config_direction,
     config_length,

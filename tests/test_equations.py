@@ -12,8 +12,8 @@ import torch
 
 import pinnlab as pl
 from pinnlab.autodiff import backend_names, make_backend
-from pinnlab.build import geometry_of
 from pinnlab.compile import ResidualProgram, exact_function
+from pinnlab.config.build import geometry_of
 from pinnlab.equations import equation_names, get_equation
 from pinnlab.errors import SpecError
 from pinnlab.run import default_dtype

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from pinnlab.autodiff import backend_names, make_backend
+from pinnlab.compile import EvolutionOperator
 from pinnlab.equations import get_equation
 from pinnlab.errors import SpecError
-from pinnlab.evolution import EvolutionOperator, evolution_form, to_text
 from pinnlab.spec import PDE
+from pinnlab.spec.evolution import evolution_form, to_text
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: a thread pool only adds overhead
 

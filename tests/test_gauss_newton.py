@@ -10,9 +10,9 @@ import torch
 
 import pinnlab
 from pinnlab.autodiff import backend_names
-from pinnlab.build import geometry_of, model_from_config, problem_from_config, program_from_config
 from pinnlab.compile import Batch
 from pinnlab.config import parse_config
+from pinnlab.config.build import geometry_of, model_from_config, problem_from_config, program_from_config
 from pinnlab.nn import parameters_of
 from pinnlab.sampling import PointDrawer, make_sampler
 from pinnlab.solvers import Objective, make_solver

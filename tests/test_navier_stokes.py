@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from pinnlab.autodiff import make_backend
-from pinnlab.build import geometry_of
 from pinnlab.compile import Batch, ResidualProgram, exact_function
+from pinnlab.config.build import geometry_of
 from pinnlab.equations import get_equation
 from pinnlab.equations.navier_stokes import (
     navier_stokes_equations,
@@ -19,7 +19,6 @@ from pinnlab.equations.navier_stokes import (
     pressure_gauge,
 )
 from pinnlab.errors import SpecError
-from pinnlab.io.vorticity import curl, vorticity
 from pinnlab.io.vtk import read_pvd
 from pinnlab.nn import MLP
 from pinnlab.references.ghia import (
@@ -31,6 +30,7 @@ from pinnlab.references.ghia import (
     ghia_centrelines,
 )
 from pinnlab.run import load, solve
+from pinnlab.run.vorticity import curl, vorticity
 from pinnlab.sampling import PointDrawer
 from pinnlab.spec import Dirichlet, Problem
 
@@ -117,8 +117,8 @@ def test_body_force_and_parameters(float64):
 
 def test_generic_navier_stokes_from_a_config(float64):
     # plane Poiseuille flow driven by a pressure gradient G: u = G y (1 - y) / (2 nu), p = -G x
-    from pinnlab.build import problem_from_config
     from pinnlab.config import ProblemConfig
+    from pinnlab.config.build import problem_from_config
 
     cfg = ProblemConfig(
         equation="navier_stokes", options={"nu": 0.1, "gauge_point": [0.0, 0.5]},

@@ -211,7 +211,7 @@ def test_loss_weights_are_squared_gate():
 
 def test_gated_loss_uses_squared_gate_as_point_weights():
     """With gate_loss (default) the interior batch carries g² and the PDE loss is mean((r·g)²)."""
-    from pinnlab.solvers.base import Objective
+    from pinnlab.compile import Objective
 
     s = CausalR3Sampler(point_sets(6), drawer(), beta=0.2)
     batches = s.sample(0)

@@ -17,10 +17,10 @@ import pyvista as pv
 import torch
 
 import pinnlab as pl
-from pinnlab import run as run_module
 from pinnlab.config import read_yaml
 from pinnlab.errors import ConfigError
 from pinnlab.io import run_dir as rd
+from pinnlab.run import trainer as run_module
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 pv.OFF_SCREEN = True

@@ -16,12 +16,12 @@ from pinnlab.autodiff.plan import (
     plan_exact,
     virtual_rows,
 )
+from pinnlab.compile import OutputTransform
 from pinnlab.nn import (
     MLP,
     BoundModel,
     FourierFeatures,
     InputScaling,
-    OutputTransform,
     PeriodicEmbedding,
     PINNModel,
     parameters_of,

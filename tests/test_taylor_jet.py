@@ -129,7 +129,7 @@ def test_arithmetic_on_jets_matches_curve_derivatives():
 
     jet = _curve_jet(x0, [v[None] for v in vs], 1)
     out = expression(jet, JET_OPS)
-    from pinnlab.evaluate import TORCH_OPS
+    from pinnlab.compile.evaluate import TORCH_OPS
 
     expected = _along_curve(lambda z: expression(z, TORCH_OPS), x0, vs, 4)
     for k in range(1, 5):
@@ -204,7 +204,7 @@ def test_biharmonic_jet_matches_autograd():
         return ops.binary("-", ops.binary("+", first, second), ops.binary("**", ops.binary("+", a, c), 2.5))
 
     def fn(z):  # one point (3,) with torch ops
-        from pinnlab.evaluate import TORCH_OPS
+        from pinnlab.compile.evaluate import TORCH_OPS
 
         return expression(z[0], z[1], z[2], TORCH_OPS)
 

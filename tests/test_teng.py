@@ -9,16 +9,16 @@ import torch
 from torch import nn
 
 from pinnlab.cli import main
+from pinnlab.compile import EvolutionOperator
 from pinnlab.equations import get_equation
 from pinnlab.errors import ConfigError
-from pinnlab.evolution import EvolutionOperator
-from pinnlab.integrators import EULER, HEUN, RK4, ButcherTableau, get_tableau, rk_step
 from pinnlab.io.vtk import read_pvd
 from pinnlab.nn import MLP, InputScaling, PeriodicEmbedding, PINNModel, parameters_of
 from pinnlab.run import default_dtype
+from pinnlab.run.teng import solve_teng
 from pinnlab.solvers.least_squares import ParamLayout
 from pinnlab.solvers.teng import TENG, FitStage, PeriodicGrid, SubsetJacobian, TengOptions, fit_subset
-from pinnlab.teng_run import solve_teng
+from pinnlab.solvers.teng.integrators import EULER, HEUN, RK4, ButcherTableau, get_tableau, rk_step
 
 TWO_PI = 2 * math.pi
 

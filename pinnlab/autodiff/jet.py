@@ -930,7 +930,7 @@ class JetOps:
     """
 
     def __init__(self) -> None:
-        from pinnlab.evaluate import TORCH_OPS
+        from pinnlab.compile.evaluate import TORCH_OPS
 
         self.tensor_ops = TORCH_OPS
 

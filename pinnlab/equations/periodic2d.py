@@ -16,8 +16,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from pinnlab.compile.evaluate import evaluate
 from pinnlab.equations.registry import register_equation
-from pinnlab.evaluate import evaluate
 from pinnlab.references import PeriodicSpectral2DReference
 from pinnlab.spec import PDE, Initial, Periodic, Problem, expr
 

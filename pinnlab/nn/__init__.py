@@ -2,9 +2,8 @@
 
 from pinnlab.nn.layers import ACTIVATIONS, MLP, Activation, FourierFeatures, InputScaling, PeriodicEmbedding
 from pinnlab.nn.model import BoundModel, PINNModel, count_parameters, parameters_of
-from pinnlab.nn.transform import OutputTransform
 
 __all__ = [
-    "ACTIVATIONS", "MLP", "Activation", "BoundModel", "FourierFeatures", "InputScaling", "OutputTransform",
-    "PINNModel", "PeriodicEmbedding", "count_parameters", "parameters_of",
+    "ACTIVATIONS", "MLP", "Activation", "BoundModel", "FourierFeatures", "InputScaling", "PINNModel",
+    "PeriodicEmbedding", "count_parameters", "parameters_of",
 ]

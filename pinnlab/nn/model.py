@@ -8,14 +8,13 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from pinnlab.nn.layers import MLP, FourierFeatures, InputScaling, PeriodicEmbedding
-from pinnlab.nn.transform import OutputTransform
 
 
 class PINNModel(nn.Module):
     """x (N, D) -> fields (N, F): scaling -> [periodic embedding] -> [Fourier features] -> MLP -> [transform]."""
 
     def __init__(self, scaling: InputScaling, body: MLP, periodic: PeriodicEmbedding | None = None,
-                 fourier: FourierFeatures | None = None, transform: OutputTransform | None = None):
+                 fourier: FourierFeatures | None = None, transform: nn.Module | None = None):
         super().__init__()
         self.scaling = scaling
         self.periodic = periodic

@@ -1,8 +1,9 @@
 """Optimisers over residual programs; one registry maps YAML names to classes."""
 
-from pinnlab.solvers import config as _config  # noqa: F401  (registers config, mconfig)
+from pinnlab.compile import Objective
+from pinnlab.solvers import conflict_free as _conflict_free  # noqa: F401  (registers config, mconfig)
 from pinnlab.solvers import first_order as _first_order  # noqa: F401  (registers adam, lbfgs)
 from pinnlab.solvers import gauss_newton as _gauss_newton  # noqa: F401  (registers gauss_newton, engd)
-from pinnlab.solvers.base import Objective, Params, Solver, make_solver, register_solver, solver_names
+from pinnlab.solvers.base import Params, Solver, make_solver, register_solver, solver_names
 
 __all__ = ["Objective", "Params", "Solver", "make_solver", "register_solver", "solver_names"]

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from pinnlab.solvers.base import Objective, Params, Solver, register_solver
+from pinnlab.compile import Objective
+from pinnlab.solvers.base import Params, Solver, register_solver
 from pinnlab.solvers.schedules import make_schedule
 
 

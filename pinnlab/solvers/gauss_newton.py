@@ -30,9 +30,9 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
-from pinnlab.compile import Batch
+from pinnlab.compile import Batch, Objective
 from pinnlab.nn.model import BoundModel
-from pinnlab.solvers.base import Objective, Params, Solver, register_solver
+from pinnlab.solvers.base import Params, Solver, register_solver
 from pinnlab.solvers.least_squares import (
     DENSE_METHODS,
     DenseLeastSquares,

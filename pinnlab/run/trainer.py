@@ -16,15 +16,15 @@ import torch
 from tqdm.auto import tqdm
 
 from pinnlab import sampling as sampling_mod
-from pinnlab.build import check_faces, geometry_of, model_from_config, problem_from_config, program_from_config
 from pinnlab.config import RunConfig, apply_overrides, parse_config, read_yaml
+from pinnlab.config.build import check_faces, geometry_of, model_from_config, problem_from_config, program_from_config
 from pinnlab.errors import ConfigError, SolverError
 from pinnlab.io import run_dir as rd
-from pinnlab.io.export import export_plots, export_vtk
 from pinnlab.io.points import export_sampler_points
 from pinnlab.nn import count_parameters, parameters_of
+from pinnlab.run.export import export_plots, export_vtk
+from pinnlab.run.solution import Solution, relative_errors
 from pinnlab.sampling import PointDrawer, make_sampler
-from pinnlab.solution import Solution, relative_errors
 from pinnlab.solvers import Objective, make_solver
 from pinnlab.spec import Problem
 

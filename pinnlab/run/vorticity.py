@@ -19,7 +19,7 @@ from torch import Tensor
 from pinnlab.compile import exact_function
 
 if TYPE_CHECKING:
-    from pinnlab.solution import Solution
+    from pinnlab.run.solution import Solution
 
 
 def velocity_gradient(f: Callable[[Tensor], Tensor], x: Tensor, velocity: Sequence[int],

@@ -44,19 +44,18 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from pinnlab.autodiff import make_backend
-from pinnlab.build import geometry_of, problem_from_config
-from pinnlab.compile import exact_function
-from pinnlab.config import ProblemConfig, _valid_keys, apply_overrides, read_yaml
+from pinnlab.compile import EvolutionOperator, exact_function
+from pinnlab.config.schema import ProblemConfig, _valid_keys, apply_overrides, read_yaml
+from pinnlab.config.build import geometry_of, problem_from_config
 from pinnlab.errors import ConfigError, PinnlabError, SolverError, SpecError
-from pinnlab.evolution import EvolutionOperator
-from pinnlab.integrators import TABLEAUS, get_tableau
 from pinnlab.io import run_dir as rd
 from pinnlab.io.plots import plot_comparison_2d, plot_history, plot_line
 from pinnlab.io.vtk import write_time_series
 from pinnlab.nn import MLP, InputScaling, PeriodicEmbedding, PINNModel, count_parameters, parameters_of
 from pinnlab.nn.layers import ACTIVATIONS
-from pinnlab.run import _run_directory, default_dtype, resolve_device
+from pinnlab.run.trainer import _run_directory, default_dtype, resolve_device
 from pinnlab.solvers.teng import TENG, FitStage, PeriodicGrid, TengOptions
+from pinnlab.solvers.teng.integrators import TABLEAUS, get_tableau
 from pinnlab.spec import Initial, Periodic, Problem
 
 # ---------------------------------------------------------------------------------------------

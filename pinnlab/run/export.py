@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from pinnlab.io.plots import plot_comparison_2d, plot_field_2d, plot_history, plot_line
-from pinnlab.io.vorticity import vorticity_point_data
 from pinnlab.io.vtk import write_grid, write_time_series
+from pinnlab.run.vorticity import vorticity_point_data
 
 if TYPE_CHECKING:
-    from pinnlab.solution import Solution
+    from pinnlab.run.solution import Solution
 
 
 def _point_data(solution: Solution, points: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:

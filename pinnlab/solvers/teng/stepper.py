@@ -18,10 +18,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from pinnlab.evolution import EvolutionOperator
-from pinnlab.integrators import ButcherTableau, rk_step
+from pinnlab.compile import EvolutionOperator
 from pinnlab.nn.model import BoundModel
 from pinnlab.solvers.least_squares import DenseLeastSquares, ParamLayout, detached, rowwise_jacobian
+from pinnlab.solvers.teng.integrators import ButcherTableau, rk_step
 
 Params = dict[str, Tensor]
 

@@ -8,12 +8,12 @@ from typing import Any
 import torch
 
 from pinnlab.autodiff import make_backend
-from pinnlab.compile import ResidualProgram
-from pinnlab.config import ModelConfig, ProblemConfig, RunConfig
+from pinnlab.compile import OutputTransform, ResidualProgram
+from pinnlab.config.schema import ModelConfig, ProblemConfig, RunConfig
 from pinnlab.equations import get_equation
 from pinnlab.errors import ConfigError, SpecError
 from pinnlab.geometry import Geometry, geometry_from_dict
-from pinnlab.nn import MLP, FourierFeatures, InputScaling, OutputTransform, PeriodicEmbedding, PINNModel
+from pinnlab.nn import MLP, FourierFeatures, InputScaling, PeriodicEmbedding, PINNModel
 from pinnlab.nn.layers import ACTIVATIONS
 from pinnlab.spec import CONDITION_TYPES, PDE, Periodic, Problem
 from pinnlab.spec import expr as expr_mod

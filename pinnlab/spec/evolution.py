@@ -6,27 +6,21 @@ derivative; then ``u_t = F[u] = -C^{-1} G[u]``. Second time derivatives, mixed s
 derivatives, time derivatives inside nonlinear functions or multiplied by non-constant
 factors are rejected with an error naming the equation.
 
-:class:`EvolutionOperator` evaluates F at points for a model of the *spatial* coordinates
-through the compiler's own derivative plans: the model is presented to the residual
-program as a function of all columns that ignores time, so ``d_t u = 0`` there and the
-residual of equation i is exactly ``G_i[u]``.
+This module is symbolic (no torch); :class:`pinnlab.compile.evolution.EvolutionOperator`
+evaluates F at points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import Tensor
 
-from pinnlab.autodiff import Backend
-from pinnlab.compile import Batch, ResidualProgram
 from pinnlab.errors import SpecError
-from pinnlab.evaluate import evaluate
 from pinnlab.spec import expr
-from pinnlab.spec.pde import PDE, Problem
+from pinnlab.spec.pde import PDE
 
 Coefficients = dict[str, float]
 
@@ -64,17 +58,30 @@ class _NotConstant(Exception):
     pass
 
 
-def constant_value(node: expr.Node, parameters: Mapping[str, float]) -> float | None:
-    """The value of a tree made of numbers and parameters only, else None."""
+_FUNCTIONS = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "log": math.log,
+              "sqrt": math.sqrt, "tanh": math.tanh, "sinh": math.sinh, "cosh": math.cosh, "abs": abs,
+              "arctan": math.atan, "sigmoid": lambda v: 1.0 / (1.0 + math.exp(-v)), "neg": lambda v: -v}
+_OPERATORS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+              "/": lambda a, b: a / b, "**": lambda a, b: a ** b}
 
-    def lookup(leaf: expr.Node) -> float:
-        if isinstance(leaf, expr.Symbol) and leaf.name in parameters:
-            return float(parameters[leaf.name])
+
+def constant_value(node: expr.Node, parameters: Mapping[str, float]) -> float | None:
+    """The value of a tree made of numbers, parameters and scalar functions only, else None."""
+
+    def value(n: expr.Node) -> float:
+        if isinstance(n, expr.Const):
+            return float(n.value)
+        if isinstance(n, expr.Symbol) and n.name in parameters:
+            return float(parameters[n.name])
+        if isinstance(n, expr.Unary) and n.op in _FUNCTIONS:
+            return float(_FUNCTIONS[n.op](value(n.arg)))
+        if isinstance(n, expr.Binary) and n.op in _OPERATORS:
+            return float(_OPERATORS[n.op](value(n.left), value(n.right)))
         raise _NotConstant
 
     try:
-        return float(evaluate(node, lookup))
-    except _NotConstant:
+        return value(node)
+    except (_NotConstant, ValueError, ZeroDivisionError, OverflowError):
         return None
 
 
@@ -209,31 +216,4 @@ def evolution_form(pde: PDE) -> EvolutionForm:
     return EvolutionForm(pde, equations, fields, coefficients, remainders, rates)
 
 
-class EvolutionOperator:
-    """F[u] at spatial points for a model of the spatial coordinates, via the compiled residuals."""
-
-    def __init__(self, pde: PDE, backend: Backend | None = None):
-        self.form = evolution_form(pde)
-        self.pde = pde
-        self.program = ResidualProgram(Problem(pde, domain=None, name="evolution"), backend)
-        self.n_columns = len(pde.columns)
-        self.time_column = pde.column_map()[pde.time]
-        self.spatial_columns = list(pde.spatial_columns())
-        self._matrix = torch.as_tensor(self.form.rate_matrix)
-
-    def __call__(self, f: Callable[[Tensor], Tensor], x: Tensor, t: float = 0.0, step: int = 0) -> Tensor:
-        """F[f] (N, fields) at spatial points ``x`` (N, spatial dims) and time ``t``."""
-        full = x.new_empty(x.shape[0], self.n_columns)
-        full[:, self.time_column] = t
-        full[:, self.spatial_columns] = x
-        cols = self.spatial_columns
-
-        def frozen_in_time(z: Tensor) -> Tensor:
-            return f(z[:, cols])
-
-        res = self.program.residuals(frozen_in_time, {"interior": Batch(full)}, step, terms=list(self.form.equations))
-        g = torch.stack([res[name] for name in self.form.equations], dim=-1)
-        return g @ self._matrix.to(g).T
-
-
-__all__ = ["EvolutionForm", "EvolutionOperator", "constant_value", "evolution_form", "negate", "to_text"]
+__all__ = ["EvolutionForm", "constant_value", "evolution_form", "negate", "to_text"]

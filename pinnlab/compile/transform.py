@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pinnlab.evaluate import TORCH_OPS, evaluate
+from pinnlab.compile.evaluate import TORCH_OPS, evaluate
 from pinnlab.spec.expr import Node, Symbol
 
 

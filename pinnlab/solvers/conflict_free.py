@@ -24,7 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pinnlab.solvers.base import Objective, Params, Solver, register_solver
+from pinnlab.compile import Objective
+from pinnlab.solvers.base import Params, Solver, register_solver
 from pinnlab.solvers.least_squares import ParamLayout
 from pinnlab.solvers.schedules import make_schedule
 
