@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from pinnlab.autodiff import Derivative, make_backend, partial, value
+from pinnlab.autodiff.module_jets import jet_function, supports_jets
 from pinnlab.autodiff.plan import (
     _monomials,
     _row,
@@ -257,6 +258,46 @@ def test_generic_callables_and_torch_modules():
     _compare(fn, x, reqs)
     _compare(seq, x, reqs, modes=MODES[:2])
     _compare(BoundModel(seq, dict(seq.named_parameters())), x, reqs, modes=MODES[:2])
+
+
+class _GatedBlock(torch.nn.Module):
+    """A layer from outside pinnlab, x + tanh(W x + b) cos(x), with its own jet rule; ``forward`` takes tensors only."""
+
+    def __init__(self, width, generator):
+        super().__init__()
+        self.linear = torch.nn.Linear(width, width)
+        with torch.no_grad():
+            self.linear.weight.normal_(0.0, 0.6, generator=generator)
+            self.linear.bias.uniform_(-0.5, 0.5, generator=generator)
+
+    def forward(self, x):
+        return x + torch.tanh(self.linear(x)) * torch.cos(x)
+
+    def forward_jet(self, jet):
+        return jet + jet.linear(self.linear.weight, self.linear.bias).apply("tanh") * jet.apply("cos")
+
+
+def test_custom_module_with_its_own_forward_jet():
+    g = torch.Generator().manual_seed(5)
+    # alone, first on the (sparse) input jet and between torch layers, inside the body of a PINNModel
+    seq = torch.nn.Sequential(_GatedBlock(3, g), torch.nn.Linear(3, 6), torch.nn.Tanh(), _GatedBlock(6, g),
+                              torch.nn.Linear(6, 2)).to(DT)
+    body = torch.nn.Sequential(torch.nn.Linear(3, 5), _GatedBlock(5, g), torch.nn.Linear(5, 2))
+    model = PINNModel(InputScaling([-1.0] * 3, [2.0] * 3), body).to(DT)
+    block = _GatedBlock(3, g).to(DT)
+    x = _points(4, 3)
+    reqs = _all_requests(3)
+    for f in (_bound(block), BoundModel(seq, parameters_of(seq)), seq, _bound(model)):
+        assert jet_function(f) is not None
+        _compare(f, x, reqs)
+
+
+def test_modules_without_a_jet_rule_fall_back_to_nested_forward_mode():
+    seq = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ELU(), torch.nn.Linear(6, 2)).to(DT)
+    assert not supports_jets(seq)
+    assert jet_function(seq) is None and jet_function(BoundModel(seq, parameters_of(seq))) is None
+    reqs = [value(0), partial(1, 0, 2), Derivative(0, "laplacian", (0, 1, 2)), Derivative(1, "bilaplacian", (0, 1))]
+    _compare(BoundModel(seq, parameters_of(seq)), _points(3, 3), reqs, modes=MODES[:1])
 
 
 def test_value_only_and_empty_requests():

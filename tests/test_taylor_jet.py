@@ -5,18 +5,11 @@ import math
 import pytest
 import torch
 
-from pinnlab.autodiff.jet import (
-    ELEMENTWISE,
-    JET_OPS,
-    BiharmonicJet,
-    Family,
-    Jet,
-    Layout,
-    SparseCoef,
-    c_dense,
-    partitions,
-    tower,
-)
+from pinnlab.autodiff.biharmonic import BiharmonicJet
+from pinnlab.autodiff.coefficients import SparseCoef, c_dense
+from pinnlab.autodiff.jet import Family, Jet, Layout
+from pinnlab.autodiff.towers import ELEMENTWISE, partitions, tower
+from pinnlab.compile.evaluate import JET_OPS
 
 DT = torch.float64
 TOL = 1e-10

@@ -31,9 +31,9 @@ import torch
 from torch import Tensor
 
 from pinnlab.autodiff.backend import Backend, ModelFunction, Plan, register_backend
+from pinnlab.autodiff.jet_program import CHUNK_ROWS, JetProgram, RandomFamily
 from pinnlab.autodiff.plan import Reader, check_columns, plan_exact
 from pinnlab.autodiff.requests import Derivative
-from pinnlab.autodiff.taylor import CHUNK_ROWS, JetProgram, RandomFamily
 
 KINDS = ("sparse", "rademacher", "gaussian")
 

@@ -1,8 +1,10 @@
-"""Evaluate a parsed expression tree over tensors (or any values with matching ops).
+"""Evaluate a parsed expression tree over tensors or Taylor jets.
 
 Leaves (symbols, derivatives) are looked up by a caller-supplied function, so the
 same tree is evaluated for residuals (tensors of derivative values) and for
-hard-constraint output transforms (plain tensors or Taylor jets).
+hard-constraint output transforms (plain tensors or Taylor jets). The arithmetic
+comes from an ``ops`` object: :class:`TorchOps` for tensors, :class:`JetOps` for
+jets mixed with tensors and numbers.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import Tensor
 
+from pinnlab.autodiff.taylor_value import TaylorValue
 from pinnlab.spec.expr import Binary, Const, Node, Unary
 
 
@@ -65,6 +69,68 @@ class TorchOps:
 
 
 TORCH_OPS = TorchOps()
+
+
+class JetOps:
+    """Arithmetic over jets, tensors and numbers with the interface of :class:`TorchOps`.
+
+    Used to evaluate output-transform expressions on jets; products follow Leibniz'
+    rule, functions Faà di Bruno's formula. Operations without a jet fall back to
+    :data:`TORCH_OPS`.
+    """
+
+    def __init__(self) -> None:
+        self.tensor_ops = TORCH_OPS
+
+    @staticmethod
+    def _rank(a: Any) -> int:
+        if isinstance(a, (TaylorValue, Tensor)):
+            return a.dim()
+        return 0
+
+    def _align(self, a: Any, b: Any) -> tuple[Any, Any]:
+        ra, rb = self._rank(a), self._rank(b)
+        if ra and rb and ra != rb:
+            if ra < rb:
+                a = a.unsqueeze_last() if isinstance(a, TaylorValue) else a.unsqueeze(-1)
+            else:
+                b = b.unsqueeze_last() if isinstance(b, TaylorValue) else b.unsqueeze(-1)
+        return a, b
+
+    def const(self, value: float, like: Any) -> Any:
+        return value
+
+    def binary(self, op: str, a: Any, b: Any) -> Any:
+        if not isinstance(a, TaylorValue) and not isinstance(b, TaylorValue):
+            return self.tensor_ops.binary(op, a, b)
+        a, b = self._align(a, b)
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "/":
+            return a / b
+        if op == "**":
+            return a ** b
+        if op == "dot":
+            return (a * b).sum_last()
+        raise ValueError(f"unknown operator {op}")
+
+    def unary(self, op: str, a: Any) -> Any:
+        if not isinstance(a, TaylorValue):
+            return self.tensor_ops.unary(op, a)
+        if op == "neg":
+            return -a
+        if op == "sum":
+            return a.sum_last()
+        if op == "norm2":
+            return (a * a).sum_last()
+        return a.apply(op)
+
+
+JET_OPS = JetOps()
 
 
 def evaluate(node: Node, lookup: Callable[[Node], Any], ops: Any = TORCH_OPS) -> Any:

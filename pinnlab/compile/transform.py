@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from pinnlab.compile.evaluate import TORCH_OPS, evaluate
+from pinnlab.autodiff.taylor_value import TaylorValue
+from pinnlab.compile.evaluate import JET_OPS, TORCH_OPS, evaluate
 from pinnlab.spec.expr import Node, Symbol
 
 
@@ -62,14 +63,13 @@ class OutputTransform(nn.Module):
                 return torch.full_like(like[:, 0], float(value))
             return value
 
-        if not isinstance(raw, torch.Tensor):
+        if isinstance(raw, TaylorValue):
             return self.forward_jet(x, raw)
         return self.apply(x, raw, lambda t, c: t[:, c], lambda cols: torch.stack(cols, dim=-1),
                           broadcast=broadcast)
 
-    def forward_jet(self, x: Any, raw: Any) -> Any:
+    def forward_jet(self, x: TaylorValue, raw: TaylorValue) -> TaylorValue:
         """The transform on Taylor jets of the points and raw outputs (products by Leibniz' rule)."""
-        from pinnlab.autodiff.jet import JET_OPS, TaylorValue
 
         def select(t: Any, c: int | slice) -> Any:
             return t.select(c) if isinstance(t, TaylorValue) else t[:, c]

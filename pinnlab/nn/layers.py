@@ -1,7 +1,9 @@
 """Network building blocks. Every layer maps (N, D_in) -> (N, D_out) row by row.
 
-Layers accept either a tensor or a Taylor :class:`~pinnlab.autodiff.jet.Jet`
-(see ``forward_jet``), so derivatives can be pushed through them in Taylor mode.
+Each layer pushes Taylor jets (:class:`~pinnlab.autodiff.taylor_value.TaylorValue`,
+e.g. :class:`~pinnlab.autodiff.jet.Jet`) as well as tensors: ``forward_jet`` maps
+a jet of its input to a jet of its output, and ``forward`` hands jets to it, so
+derivatives can be pushed through the layers in Taylor mode.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+from pinnlab.autodiff.taylor_value import TaylorValue
 
 ACTIVATIONS = ("tanh", "sin", "cos", "sigmoid", "softplus", "silu", "gelu")
 
@@ -39,12 +43,12 @@ class Activation(nn.Module):
         self.name = name
         self.fn = activation_function(name)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
+    def forward(self, x: Tensor | TaylorValue) -> Tensor | TaylorValue:
+        if isinstance(x, TaylorValue):
             return self.forward_jet(x)
         return self.fn(x)
 
-    def forward_jet(self, jet):
+    def forward_jet(self, jet: TaylorValue) -> TaylorValue:
         """Faà di Bruno through the activation."""
         return jet.apply(self.name)
 
@@ -63,12 +67,12 @@ class InputScaling(nn.Module):
         self.register_buffer("scale", 2.0 / span)
         self.register_buffer("shift", -(low_t + high_t) / span)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
+    def forward(self, x: Tensor | TaylorValue) -> Tensor | TaylorValue:
+        if isinstance(x, TaylorValue):
             return self.forward_jet(x)
         return x * self.scale + self.shift
 
-    def forward_jet(self, jet):
+    def forward_jet(self, jet: TaylorValue) -> TaylorValue:
         """The affine map acts on the primal; coefficients are only scaled."""
         return jet.scale(self.scale).shift(self.shift)
 
@@ -86,13 +90,13 @@ class FourierFeatures(nn.Module):
             self.register_buffer("B", b)
         self.out_dim = 2 * n_features
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
+    def forward(self, x: Tensor | TaylorValue) -> Tensor | TaylorValue:
+        if isinstance(x, TaylorValue):
             return self.forward_jet(x)
         z = 2 * math.pi * x @ self.B
         return torch.cat([torch.cos(z), torch.sin(z)], dim=-1)
 
-    def forward_jet(self, jet):
+    def forward_jet(self, jet: TaylorValue) -> TaylorValue:
         """A linear map (2π Bᵀ) followed by cos and sin."""
         z = jet.linear(2 * math.pi * self.B.t())
         return type(jet).cat([z.apply("cos"), z.apply("sin")])
@@ -115,13 +119,13 @@ class PeriodicEmbedding(nn.Module):
         self.register_buffer("frequencies", torch.as_tensor(freq, dtype=torch.get_default_dtype()))
         self.out_dim = len(self.passthrough) + 2 * harmonics * len(self.periodic)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
+    def forward(self, x: Tensor | TaylorValue) -> Tensor | TaylorValue:
+        if isinstance(x, TaylorValue):
             return self.forward_jet(x)
         z = (x[:, self.periodic, None] * self.frequencies).flatten(1)
         return torch.cat([x[:, self.passthrough], torch.cos(z), torch.sin(z)], dim=-1)
 
-    def forward_jet(self, jet):
+    def forward_jet(self, jet: TaylorValue) -> TaylorValue:
         """The phases are a linear map of the input (one frequency per row), then cos and sin."""
         n_freq = self.frequencies.numel()
         harmonics = self.frequencies.shape[1]
@@ -152,16 +156,16 @@ class MLP(nn.Module):
                 layer.weight.uniform_(-bound, bound, generator=generator)
                 layer.bias.zero_()
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
+    def forward(self, x: Tensor | TaylorValue) -> Tensor | TaylorValue:
+        if isinstance(x, TaylorValue):
             return self.forward_jet(x)
         for layer in self.linears[:-1]:
             x = self.activation(layer(x))
         return self.linears[-1](x)
 
-    def forward_jet(self, jet):
+    def forward_jet(self, jet: TaylorValue) -> TaylorValue:
         """Linear layers act on every coefficient alike; activations by Faà di Bruno."""
         for layer in self.linears[:-1]:
-            jet = jet.linear(layer.weight, layer.bias).apply(self.activation.name)
+            jet = self.activation.forward_jet(jet.linear(layer.weight, layer.bias))
         last = self.linears[-1]
         return jet.linear(last.weight, last.bias)

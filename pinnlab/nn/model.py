@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from pinnlab.autodiff.module_jets import module_jet
+from pinnlab.autodiff.taylor_value import TaylorValue
 from pinnlab.nn.layers import MLP, FourierFeatures, InputScaling, PeriodicEmbedding
 
 
@@ -22,8 +24,8 @@ class PINNModel(nn.Module):
         self.body = body
         self.transform = transform
 
-    def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
+    def forward(self, x: Tensor | TaylorValue) -> Tensor | TaylorValue:
+        if isinstance(x, TaylorValue):
             return self.forward_jet(x)
         h = self.scaling(x)
         if self.periodic is not None:
@@ -35,11 +37,17 @@ class PINNModel(nn.Module):
             out = self.transform(x, out)
         return out
 
-    def forward_jet(self, jet):
-        """Push a Taylor jet through the network (provided by pinnlab.autodiff.taylor)."""
-        from pinnlab.autodiff.taylor import model_jet
-
-        return model_jet(self, jet)
+    def forward_jet(self, jet: TaylorValue) -> TaylorValue:
+        """Push a Taylor jet of the points through every stage; the transform sees the points' jet too."""
+        h = module_jet(self.scaling, jet)
+        if self.periodic is not None:
+            h = module_jet(self.periodic, h)
+        if self.fourier is not None:
+            h = module_jet(self.fourier, h)
+        out = module_jet(self.body, h)
+        if self.transform is not None:
+            out = self.transform.forward_jet(jet, out)
+        return out
 
 
 class BoundModel:
@@ -52,7 +60,7 @@ class BoundModel:
     def __call__(self, x: Tensor) -> Tensor:
         return functional_call(self.module, self.params, (x,))
 
-    def jet(self, jet):
+    def jet(self, jet: TaylorValue) -> TaylorValue:
         """Taylor-mode push of ``jet`` through the module with these parameters."""
         return functional_call(self.module, self.params, (jet,))
 
