@@ -255,6 +255,6 @@ def test_load_data_errors(tmp_path, data, message):
     (tmp_path / "bad.csv").write_text("t,u\n0,1\n")
     np.savez(tmp_path / "bad.npz", t=np.zeros(2), u=np.zeros(2))
     if data.file is not None:
-        data.file = data.file.format(tmp=tmp_path)
+        data = data.replace(file=data.file.format(tmp=tmp_path))
     with pytest.raises(SpecError, match=__import__("re").escape(message)):
         load_data("obs", data, ["t", "x"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,7 @@ import pinnlab as pl
 from pinnlab.errors import SpecError
 from pinnlab.spec import Namespace, parse
 from pinnlab.spec import expr as ex
-from pinnlab.spec.pde import split_equation
+from pinnlab.spec.expr import split_equation
 
 NS = Namespace(fields=("u", "v"), scalar_coords=("t", "x", "y"), parameters=("nu",), functions=("f",),
                spatial=("x", "y"))
@@ -313,3 +315,120 @@ def test_problem_errors_and_exact_solution():
     problem = pl.Problem(pde, {}, exact={"u": "exp(-k*pi**2*t)*sin(pi*x)"})
     assert problem.has_reference() and problem.exact_missing == []
     assert not pl.Problem(pde, {}).has_reference()
+
+
+# -- immutability -------------------------------------------------------------------------------------------
+
+
+def heat_problem() -> pl.Problem:
+    return pl.Problem(pl.PDE(**HEAT), {"t": [0, 1], "x": [0, 1]}, {
+        "ic": pl.Initial(field="u", value="sin(pi*x)"),
+        "walls": pl.Dirichlet(field="u", value=0, on="x"),
+        "ring": pl.Periodic(coordinate="x"),
+    }, exact={"u": "exp(-k*pi**2*t)*sin(pi*x)"})
+
+
+@pytest.mark.parametrize("target, attribute, value", [
+    ("problem", "pde", None),
+    ("problem", "domain", {"x": [0, 2]}),
+    ("problem", "conditions", {}),
+    ("problem", "exact", None),
+    ("problem", "exact_parsed", {}),
+    ("pde", "parameters", {"k": 2.0}),
+    ("pde", "equations", {}),
+    ("pde", "parsed", {}),
+    ("condition", "points", 10),
+    ("condition", "parsed", None),
+    ("coordinate", "dim", 3),
+])
+def test_spec_objects_are_frozen(target, attribute, value):
+    problem = heat_problem()
+    obj = {"problem": problem, "pde": problem.pde, "condition": problem.conditions["ic"],
+           "coordinate": problem.pde.coordinates[0]}[target]
+    before = getattr(obj, attribute)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(obj, attribute, value)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.extra = 1
+    assert getattr(obj, attribute) == before
+
+
+def test_replace_builds_a_validated_copy():
+    problem = heat_problem()
+    pde = problem.pde.replace(parameters={"k": 2.0})
+    assert pde.parameters == {"k": 2.0} and problem.pde.parameters == {"k": 0.1}
+    assert pde.parsed == problem.pde.parsed
+    moved = problem.replace(pde=pde, name="faster")
+    assert moved.pde is pde and moved.name == "faster" and problem.name == "problem"
+    assert moved.conditions["ic"].parsed == problem.conditions["ic"].parsed
+    assert moved.exact_parsed == problem.exact_parsed
+    other = problem.replace(conditions={**problem.conditions, "ic": problem.conditions["ic"].replace(value="x")})
+    assert other.conditions["ic"].parsed == ex.Binary("-", ex.Symbol("u"), ex.Symbol("x"))
+    assert problem.conditions["ic"].value == "sin(pi*x)"
+    assert set(other.conditions) == {"ic", "walls", "ring"} and set(problem.conditions) == {"ic", "walls", "ring"}
+
+
+def test_replace_reports_bad_changes():
+    problem = heat_problem()
+    with pytest.raises(SpecError, match=re.escape("Problem.replace: unknown field 'conditons' "
+                                                  "(did you mean 'conditions'?); fields: pde, domain, conditions")):
+        problem.replace(conditons={})
+    with pytest.raises(SpecError, match=re.escape("PDE.replace: unknown field 'parsed'")):
+        problem.pde.replace(parsed={})
+    with pytest.raises(SpecError, match="condition 'ic': 'w' is not a field"):
+        problem.replace(conditions={"ic": pl.Initial(field="w", value=0)})
+    with pytest.raises(SpecError, match="condition 'ic': unknown symbol 'q'"):
+        problem.replace(conditions={**problem.conditions, "ic": problem.conditions["ic"].replace(value="q")})
+    with pytest.raises(SpecError, match="equation 'heat': unknown symbol 'k'"):
+        problem.pde.replace(parameters={"kappa": 1.0})
+    with pytest.raises(SpecError, match="time coordinate 'tau' is not one of the scalar coordinates"):
+        problem.replace(pde=problem.pde.replace(time="tau"))
+    with pytest.raises(SpecError, match="condition 'ring': periodic coordinate 'y'"):
+        problem.replace(conditions={"ring": pl.Periodic(coordinate="y")})
+    with pytest.raises(SpecError, match="exact solution of 'u': unknown symbol 'q'"):
+        problem.replace(exact={"u": "q"})
+    assert problem.conditions["ic"].field == "u" and problem.exact == {"u": "exp(-k*pi**2*t)*sin(pi*x)"}
+
+
+def test_bound_conditions_fill_defaults_without_changing_the_given_ones():
+    ring, walls = pl.Periodic(coordinate="x"), pl.Dirichlet(field="u", value=0, on="x")
+    data = pl.Data(coords=[[0.0, 0.5]], values=[[1.0]])
+    problem = pl.Problem(pl.PDE(**HEAT), {}, {"ring": ring, "walls": walls, "obs": data})
+    assert problem.conditions["ring"].fields == ["u"] and ring.fields is None
+    assert problem.conditions["obs"].fields == ["u"] and data.fields is None
+    assert walls.on == ["x"] and walls.parsed is None
+    assert problem.conditions["walls"].parsed == ex.Binary("-", ex.Symbol("u"), ex.Const(0.0))
+    assert problem.conditions["walls"].replace(points=7).parsed is None  # a copy is bound again by a Problem
+    assert problem.replace(conditions={"walls": problem.conditions["walls"].replace(points=7)}).conditions[
+        "walls"].parsed == problem.conditions["walls"].parsed
+
+
+def test_spec_takes_copies_of_given_containers():
+    parameters, conditions = {"k": 0.1}, {"ic": pl.Initial(field="u", value=0)}
+    pde = pl.PDE(**{**HEAT, "parameters": parameters})
+    problem = pl.Problem(pde, {}, conditions)
+    parameters["k"] = 5.0
+    conditions["other"] = pl.Initial(field="u", value=1)
+    assert pde.parameters == {"k": 0.1} and list(problem.conditions) == ["ic"]
+
+
+def test_spec_modules_import_one_way():
+    """Inside pinnlab.spec each module imports only the modules before it (function-local and
+    TYPE_CHECKING imports included), and nothing in spec imports torch."""
+    order = ["record", "expr", "pde", "conditions", "problem", "evolution"]
+    folder = Path(pl.__file__).parent / "spec"
+    assert sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") == sorted(order)
+    for index, stem in enumerate(order):
+        tree = ast.parse((folder / f"{stem}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any(n == "torch" or n.startswith("torch.") for n in names), f"spec/{stem}.py imports torch"
+            imported |= {n.split(".")[2] for n in names if n.startswith("pinnlab.spec.") and n.count(".") >= 2}
+        later = imported & set(order[index:])
+        assert not later, f"spec/{stem}.py imports {sorted(later)}, which come after it"

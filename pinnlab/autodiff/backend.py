@@ -15,6 +15,7 @@ from typing import Protocol
 from torch import Tensor
 
 from pinnlab.autodiff.requests import Derivative
+from pinnlab.registry import Registry
 
 
 class ModelFunction(Protocol):
@@ -47,28 +48,19 @@ class Backend(ABC):
         """Plan how to compute ``requests`` for a function of ``n_inputs`` columns."""
 
 
-_BACKENDS: dict[str, Callable[..., Backend]] = {}
+_BACKENDS: Registry[Callable[..., Backend]] = Registry("derivative method")
 
 
 def register_backend(name: str) -> Callable[[Callable[..., Backend]], Callable[..., Backend]]:
     """Class decorator adding a backend to the registry under ``name``."""
-
-    def wrap(factory: Callable[..., Backend]) -> Callable[..., Backend]:
-        _BACKENDS[name] = factory
-        return factory
-
-    return wrap
+    return _BACKENDS.register(name)
 
 
 def backend_names() -> list[str]:
     """Names of the registered derivative methods."""
-    return sorted(_BACKENDS)
+    return _BACKENDS.names()
 
 
 def make_backend(name: str, **options) -> Backend:
     """Build the backend registered as ``name`` with its options."""
-    try:
-        factory = _BACKENDS[name]
-    except KeyError:
-        raise ValueError(f"unknown derivative method {name!r}; available: {', '.join(backend_names())}") from None
-    return factory(**options)
+    return _BACKENDS.create(name, **options)

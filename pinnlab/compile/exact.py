@@ -10,7 +10,7 @@ from torch import Tensor
 
 from pinnlab.compile.evaluate import evaluate
 from pinnlab.spec import expr
-from pinnlab.spec.pde import Problem
+from pinnlab.spec.problem import Problem
 
 
 def exact_function(problem: Problem) -> Callable[[Tensor], Tensor] | None:

@@ -21,7 +21,8 @@ from pinnlab.compile.evaluate import evaluate
 from pinnlab.errors import SpecError
 from pinnlab.spec import expr
 from pinnlab.spec.conditions import Boundary, Data, Dirichlet, Initial, Neumann, Periodic
-from pinnlab.spec.pde import PDE, Problem
+from pinnlab.spec.pde import PDE
+from pinnlab.spec.problem import Problem
 
 
 @dataclass
@@ -58,7 +59,10 @@ class Batch:
 
 @dataclass
 class Term:
-    """One loss term: a residual function over a point set."""
+    """One loss term: a residual function over a point set.
+
+    ``column`` is the input column a periodic term compares across (None for other kinds).
+    """
 
     name: str
     kind: str
@@ -66,6 +70,7 @@ class Term:
     nodes: list[expr.Node] = field(default_factory=list)
     fields: list[int] = field(default_factory=list)
     derivative_orders: int = 0
+    column: int | None = None
 
 
 class ResidualProgram:
@@ -109,10 +114,8 @@ class ResidualProgram:
             elif isinstance(cond, Periodic):
                 self.point_sets[name] = PointSet(name, "periodic", n or defaults.get("boundary", 200),
                                                  coordinate=cond.coordinate)
-                col = self.cmap[cond.coordinate]
                 self.terms[name] = Term(name, "periodic", name, fields=[self.field_index[f] for f in cond.fields],
-                                        derivative_orders=cond.derivatives)
-                self.terms[name].column = col  # type: ignore[attr-defined]
+                                        derivative_orders=cond.derivatives, column=self.cmap[cond.coordinate])
             elif isinstance(cond, Data):
                 coords, values = load_data(name, cond, self.columns)
                 self.point_sets[name] = PointSet(name, "data", len(coords), coords=coords, values=values)
@@ -158,7 +161,7 @@ class ResidualProgram:
             for node in term.nodes:
                 reqs |= self._node_requests(node)
             if term.kind == "periodic":
-                col = term.column  # type: ignore[attr-defined]
+                col = term.column
                 for f in term.fields:
                     for k in range(term.derivative_orders + 1):
                         reqs.add(Derivative(f, "partial", (col,) * k))
@@ -210,7 +213,7 @@ class ResidualProgram:
             x, values = computed[term.point_set]
             if term.kind == "periodic":
                 n = batch.x.shape[0]
-                col = term.column  # type: ignore[attr-defined]
+                col = term.column
                 diffs = [values[Derivative(fi, "partial", (col,) * k)] for fi in term.fields
                          for k in range(term.derivative_orders + 1)]
                 out[tname] = torch.stack([d[:n] - d[n:] for d in diffs], dim=-1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from typing import Any
 
 import torch
@@ -11,7 +11,7 @@ from pinnlab.autodiff import make_backend
 from pinnlab.compile import OutputTransform, ResidualProgram
 from pinnlab.config.schema import ModelConfig, ProblemConfig, RunConfig
 from pinnlab.equations import get_equation
-from pinnlab.errors import ConfigError, SpecError
+from pinnlab.errors import ConfigError, SpecError, did_you_mean
 from pinnlab.geometry import Geometry, geometry_from_dict
 from pinnlab.nn import MLP, FourierFeatures, InputScaling, PeriodicEmbedding, PINNModel
 from pinnlab.nn.layers import ACTIVATIONS
@@ -24,18 +24,16 @@ def problem_from_config(cfg: ProblemConfig, source: str = "<config>") -> Problem
     try:
         if cfg.equation is not None:
             problem = get_equation(cfg.equation, **cfg.options)
+            changes: dict[str, Any] = {}
             if cfg.parameters:
-                problem.pde = problem.pde.with_parameters(**cfg.parameters)
-                _reparse(problem)
+                changes["pde"] = problem.pde.with_parameters(**cfg.parameters)
             if cfg.domain is not None:
-                problem.domain = cfg.domain
+                changes["domain"] = cfg.domain
             if cfg.conditions is not None:
-                problem.conditions = conditions_from_dict(cfg.conditions, source)
-                _reparse(problem)
+                changes["conditions"] = conditions_from_dict(cfg.conditions, source)
             if cfg.exact is not None:
-                problem.exact = cfg.exact
-                _reparse(problem)
-            return problem
+                changes["exact"] = cfg.exact
+            return problem.replace(**changes) if changes else problem
         pde = pde_from_dict(cfg.pde or {}, source)
         conditions = conditions_from_dict(cfg.conditions or {}, source)
         return Problem(pde, cfg.domain, conditions, exact=cfg.exact, name="custom")
@@ -43,20 +41,12 @@ def problem_from_config(cfg: ProblemConfig, source: str = "<config>") -> Problem
         raise ConfigError(f"{source}: problem: {exc}") from None
 
 
-def _reparse(problem: Problem) -> None:
-    problem.__post_init__()
-
-
 def pde_from_dict(data: dict[str, Any], source: str = "<config>") -> PDE:
     """An inline PDE: ``coordinates``, ``fields``, ``equations``, optional ``parameters``, ``time``."""
     allowed = {"coordinates", "fields", "equations", "parameters", "time"}
     unknown = [k for k in data if k not in allowed]
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"{source}: unknown key 'problem.pde.{unknown[0]}'{hint}")
+        raise ConfigError(f"{source}: unknown key 'problem.pde.{unknown[0]}'{did_you_mean(unknown[0], sorted(allowed))}")
     for key in ("coordinates", "fields", "equations"):
         if key not in data:
             raise ConfigError(f"{source}: key 'problem.pde.{key}' is missing")
@@ -78,18 +68,14 @@ def conditions_from_dict(data: dict[str, dict[str, Any]], source: str = "<config
         kind = spec.pop("type")
         cls = CONDITION_TYPES.get(kind)
         if cls is None:
-            import difflib
-
-            close = difflib.get_close_matches(str(kind), list(CONDITION_TYPES), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"{source}: key 'problem.conditions.{name}.type': unknown condition type "
-                              f"'{kind}'{hint}")
+                              f"'{kind}'{did_you_mean(kind, CONDITION_TYPES)}")
         if kind == "data" and "points" in spec and not isinstance(spec["points"], int):
             spec["coords"] = spec.pop("points")
         try:
             out[name] = cls(**spec)
         except TypeError as exc:
-            valid = [f for f in cls.__dataclass_fields__]
+            valid = [f.name for f in dataclasses.fields(cls) if f.init]
             raise ConfigError(f"{source}: key 'problem.conditions.{name}': {exc} (valid keys: type, "
                               f"{', '.join(valid)})") from None
     return out
@@ -187,14 +173,11 @@ def backend_from_config(cfg: RunConfig, source: str = "<config>"):
 
 def check_faces(program: ResidualProgram, geometry: Geometry, source: str = "<config>") -> None:
     """Every boundary face a condition names (``on``) must exist on the domain."""
-    import difflib
-
     valid = list(geometry.faces)
     for ps in program.point_sets.values():
         unknown = [f for f in ps.faces or [] if f not in valid]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], valid, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(unknown[0], valid)
             raise ConfigError(f"{source}: key 'problem.conditions.{ps.name}.on': unknown face or coordinate "
                               f"'{unknown[0]}'{hint}; faces of this domain: {', '.join(valid)}")
 
@@ -203,27 +186,25 @@ def program_from_config(cfg: RunConfig, problem: Problem, source: str = "<config
     """Compile the problem with the configured derivative backend and point counts."""
     s = cfg.sampling
     defaults = {"interior": s.interior, "boundary": s.boundary, "initial": s.initial}
-    problem = copy.copy(problem)
-    problem.conditions = dict(problem.conditions)
+    conditions = dict(problem.conditions)
+    recounted = False
     for name, n in s.points.items():
         if name == "interior":
             defaults["interior"] = n
-        elif name in problem.conditions:
-            cond = copy.copy(problem.conditions[name])
-            cond.points = n
-            problem.conditions[name] = cond
+        elif name in conditions:
+            conditions[name] = conditions[name].replace(points=n)
+            recounted = True
         else:
             raise ConfigError(f"{source}: key 'sampling.points.{name}': no such term "
-                              f"(terms: interior, {', '.join(problem.conditions)})")
-    unknown = [k for k in cfg.loss.weights if k not in problem.conditions and k not in problem.pde.equations]
+                              f"(terms: interior, {', '.join(conditions)})")
+    terms = [*problem.pde.equations, *conditions]
+    unknown = [k for k in cfg.loss.weights if k not in terms]
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], [*problem.pde.equations, *problem.conditions], n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"{source}: key 'loss.weights.{unknown[0]}': no such term{hint}; terms: "
-                          f"{', '.join([*problem.pde.equations, *problem.conditions])}")
+        raise ConfigError(f"{source}: key 'loss.weights.{unknown[0]}': no such term{did_you_mean(unknown[0], terms)}; "
+                          f"terms: {', '.join(terms)}")
     try:
+        if recounted:
+            problem = problem.replace(conditions=conditions)
         return ResidualProgram(problem, backend_from_config(cfg, source), defaults)
     except SpecError as exc:
         raise ConfigError(f"{source}: problem: {exc}") from None

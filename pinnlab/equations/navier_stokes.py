@@ -107,8 +107,7 @@ def _exact_gauge(problem: Problem, point: Sequence[float], times: Sequence[float
     solution = exact_function(problem)
     with torch.no_grad():
         p = solution(torch.as_tensor(gauge.coords, dtype=torch.float64))[:, -1].numpy()
-    gauge.values = p[:, None]
-    return gauge
+    return gauge.replace(values=p[:, None])
 
 
 def _with_gauge(problem: Problem, gauge: str, point: Sequence[float], times: Sequence[float] | None) -> Problem:
@@ -116,9 +115,7 @@ def _with_gauge(problem: Problem, gauge: str, point: Sequence[float], times: Seq
         return problem
     if gauge != "point":
         raise SpecError(f"navier_stokes: gauge must be 'point' or 'none', got {gauge!r}")
-    problem.conditions["gauge"] = _exact_gauge(problem, point, times)
-    problem.__post_init__()
-    return problem
+    return problem.replace(conditions={**problem.conditions, "gauge": _exact_gauge(problem, point, times)})
 
 
 def _velocity_dirichlet(values: Mapping[str, str], on: list[str] | None = None) -> dict[str, Dirichlet]:

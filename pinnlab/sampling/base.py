@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from pinnlab.compile import Batch, PointSet
+from pinnlab.registry import Registry
 
 
 class PointDrawer:
@@ -109,28 +110,21 @@ class FixedSampler(Sampler):
     """Uniform / Sobol / Latin-hypercube points, drawn once or every ``resample_every`` steps."""
 
 
-_SAMPLERS: dict[str, Callable[..., Sampler]] = {}
+_SAMPLERS: Registry[Callable[..., Sampler]] = Registry("sampler")
 
 
 def register_sampler(name: str):
     """Decorator adding a sampler class to the registry."""
-
-    def wrap(cls):
-        _SAMPLERS[name] = cls
-        return cls
-
-    return wrap
+    return _SAMPLERS.register(name)
 
 
 def sampler_names() -> list[str]:
-    return sorted(_SAMPLERS)
+    return _SAMPLERS.names()
 
 
 def make_sampler(name: str, point_sets: Mapping[str, PointSet], drawer: PointDrawer, **options: Any) -> Sampler:
     """Build the sampler registered as ``name``."""
-    if name not in _SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; available: {', '.join(sampler_names())}")
-    return _SAMPLERS[name](point_sets, drawer, **options)
+    return _SAMPLERS.create(name, point_sets, drawer, **options)
 
 
 register_sampler("fixed")(FixedSampler)

@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from pinnlab.compile import Objective
+from pinnlab.registry import Registry
 
 Params = dict[str, Tensor]
 
@@ -41,25 +42,18 @@ class Solver(ABC):
         return state
 
 
-_SOLVERS: dict[str, Callable[..., Solver]] = {}
+_SOLVERS: Registry[Callable[..., Solver]] = Registry("solver")
 
 
 def register_solver(name: str):
     """Decorator adding a solver class to the registry."""
-
-    def wrap(cls):
-        _SOLVERS[name] = cls
-        return cls
-
-    return wrap
+    return _SOLVERS.register(name)
 
 
 def solver_names() -> list[str]:
-    return sorted(_SOLVERS)
+    return _SOLVERS.names()
 
 
 def make_solver(name: str, **options: Any) -> Solver:
     """Build the solver registered as ``name``."""
-    if name not in _SOLVERS:
-        raise ValueError(f"unknown solver {name!r}; available: {', '.join(solver_names())}")
-    return _SOLVERS[name](**options)
+    return _SOLVERS.create(name, **options)

@@ -9,10 +9,10 @@ build evaluation functions.
 from __future__ import annotations
 
 import ast
-import difflib
 from dataclasses import dataclass
+from typing import Any
 
-from pinnlab.errors import SpecError
+from pinnlab.errors import SpecError, did_you_mean
 
 #: Elementwise functions allowed in expressions (name -> arity 1).
 UNARY_FUNCTIONS = (
@@ -125,11 +125,7 @@ class _Parser:
         position = ""
         if node is not None and hasattr(node, "col_offset"):
             position = f" at column {node.col_offset + 1}"
-        hint = ""
-        if name is not None:
-            close = difflib.get_close_matches(name, self.ns.known_names() + self._derivative_names(), n=1)
-            if close:
-                hint = f" (did you mean '{close[0]}'?)"
+        hint = "" if name is None else did_you_mean(name, self.ns.known_names() + self._derivative_names())
         return SpecError(f"{self.where}: {message}{position} in '{self.text}'{hint}")
 
     def _derivative_names(self) -> list[str]:
@@ -292,6 +288,14 @@ def _split_coordinates(suffix: str, coords: tuple[str, ...]) -> list[list[str]]:
             for rest in _split_coordinates(suffix[len(c):], coords):
                 results.append([c, *rest])
     return results
+
+
+def split_equation(text: Any) -> Any:
+    """``"lhs = rhs"`` becomes ``"(lhs) - (rhs)"``; other text is returned unchanged."""
+    if isinstance(text, str) and text.count("=") == 1 and "==" not in text:
+        lhs, rhs = text.split("=")
+        return f"({lhs.strip()}) - ({rhs.strip()})"
+    return text
 
 
 def parse(text: str | float, ns: Namespace, where: str = "expression") -> Node:

@@ -1,26 +1,27 @@
-"""PDE and problem descriptions: pure data, no torch.
+"""PDE descriptions: pure data, no torch.
 
-A :class:`PDE` names coordinates, fields, parameters and equations; a
-:class:`Problem` adds a domain, conditions and (optionally) a known solution.
+A :class:`PDE` names coordinates, fields, parameters and equations;
+:class:`~pinnlab.spec.problem.Problem` adds a domain, conditions and (optionally)
+a known solution.
 """
 
 from __future__ import annotations
 
-import difflib
 import keyword
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pinnlab.errors import SpecError
+from pinnlab.errors import SpecError, did_you_mean
 from pinnlab.spec import expr
-from pinnlab.spec.conditions import Condition
+from pinnlab.spec.expr import split_equation
+from pinnlab.spec.record import Record
 
 RESERVED = set(expr.CONSTANTS) | set(expr.UNARY_FUNCTIONS) | set(expr.VECTOR_FUNCTIONS) | set(expr.OPERATORS)
 
 
 @dataclass(frozen=True)
-class Coordinate:
+class Coordinate(Record):
     """A scalar coordinate (``dim=None``) or a vector coordinate with ``dim`` components."""
 
     name: str
@@ -43,23 +44,16 @@ def _check_name(name: Any, what: str) -> str:
     return name
 
 
-def split_equation(text: Any) -> Any:
-    """``"lhs = rhs"`` becomes ``"(lhs) - (rhs)"``; other text is returned unchanged."""
-    if isinstance(text, str) and text.count("=") == 1 and "==" not in text:
-        lhs, rhs = text.split("=")
-        return f"({lhs.strip()}) - ({rhs.strip()})"
-    return text
-
-
-@dataclass
-class PDE:
-    """A system of PDEs.
+@dataclass(frozen=True)
+class PDE(Record):
+    """A system of PDEs (immutable: change it with :meth:`replace` or :meth:`with_parameters`).
 
     ``coordinates`` are names (scalar) or :class:`Coordinate` objects (vector ones
     need ``dim``); ``time`` names the time coordinate, if any; ``equations`` map a
     name to an expression whose value must vanish (``"lhs = rhs"`` is allowed);
     ``functions`` are known functions of the points (source terms) given in Python:
-    each takes the (N, D) point tensor and returns (N,).
+    each takes the (N, D) point tensor and returns (N,). ``parsed`` holds the
+    expression tree of each equation.
     """
 
     coordinates: list[str | Coordinate]
@@ -68,6 +62,7 @@ class PDE:
     parameters: dict[str, float] = field(default_factory=dict)
     time: str | None = None
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    parsed: dict[str, expr.Node] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         coords = []
@@ -82,13 +77,16 @@ class PDE:
             if c.dim is not None and (not isinstance(c.dim, int) or c.dim < 1):
                 raise SpecError(f"coordinate '{c.name}': dim must be a positive integer, got {c.dim!r}")
             coords.append(c)
-        self.coordinates = coords
         if not coords:
             raise SpecError("a PDE needs at least one coordinate")
         if not self.fields:
             raise SpecError("a PDE needs at least one field")
-        self.fields = [_check_name(f, "field") for f in self.fields]
-        self.parameters = {_check_name(k, "parameter"): float(v) for k, v in dict(self.parameters).items()}
+        self._set(
+            coordinates=coords,
+            fields=[_check_name(f, "field") for f in self.fields],
+            parameters={_check_name(k, "parameter"): float(v) for k, v in dict(self.parameters).items()},
+            functions=dict(self.functions),
+        )
         for name in self.functions:
             _check_name(name, "function")
         names = [c.name for c in coords] + self.fields + list(self.parameters) + list(self.functions)
@@ -105,10 +103,12 @@ class PDE:
                 raise SpecError(f"time coordinate '{self.time}' is not one of the scalar coordinates {scalar}")
         if not self.equations:
             raise SpecError("a PDE needs at least one equation")
-        self.equations = {str(k): split_equation(v) for k, v in dict(self.equations).items()}
-        self.parsed = {
-            name: expr.parse(text, self.namespace(), f"equation '{name}'") for name, text in self.equations.items()
-        }
+        equations = {str(k): split_equation(v) for k, v in dict(self.equations).items()}
+        namespace = self.namespace()
+        self._set(
+            equations=equations,
+            parsed={name: expr.parse(text, namespace, f"equation '{name}'") for name, text in equations.items()},
+        )
 
     @property
     def columns(self) -> list[str]:
@@ -156,52 +156,7 @@ class PDE:
         """A copy with some parameter values replaced."""
         unknown = [k for k in values if k not in self.parameters]
         if unknown:
-            hint = difflib.get_close_matches(unknown[0], list(self.parameters), n=1)
-            suffix = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise SpecError(f"unknown parameter '{unknown[0]}'{suffix}; parameters: {list(self.parameters)}")
-        return PDE(self.coordinates, self.fields, self.equations, {**self.parameters, **values}, self.time,
-                   self.functions)
+            hint = did_you_mean(unknown[0], self.parameters)
+            raise SpecError(f"unknown parameter '{unknown[0]}'{hint}; parameters: {list(self.parameters)}")
+        return self.replace(parameters={**self.parameters, **values})
 
-
-@dataclass
-class Problem:
-    """A PDE with its domain, conditions and, when known, its solution.
-
-    ``domain`` is a geometry object or a dict (see :func:`pinnlab.geometry.geometry_from_dict`).
-    ``exact`` maps fields to closed-form expressions of coordinates and parameters;
-    ``reference`` is a callable taking an (N, D) array and returning (N, F) values
-    (for solutions known only numerically). Either gives the run its error metrics.
-    """
-
-    pde: PDE
-    domain: Any
-    conditions: dict[str, Condition] = field(default_factory=dict)
-    exact: dict[str, str] | None = None
-    reference: Callable[[Any], Any] | None = None
-    name: str = "problem"
-
-    def __post_init__(self) -> None:
-        for name, cond in self.conditions.items():
-            if not isinstance(cond, Condition):
-                raise SpecError(f"condition '{name}' is not a Condition object")
-            clash = name in self.pde.equations
-            if clash:
-                raise SpecError(f"condition '{name}' has the same name as an equation")
-            cond.check(name, self.pde)
-        if self.exact is not None:
-            missing = [f for f in self.pde.fields if f not in self.exact]
-            unknown = [f for f in self.exact if f not in self.pde.fields]
-            if unknown:
-                raise SpecError(f"exact solution: '{unknown[0]}' is not a field ({self.pde.fields})")
-            ns = expr.Namespace(
-                fields=(), scalar_coords=self.pde.namespace().scalar_coords,
-                vector_coords=self.pde.namespace().vector_coords, parameters=tuple(self.pde.parameters),
-                functions=tuple(self.pde.functions),
-            )
-            self.exact_parsed = {
-                f: expr.parse(text, ns, f"exact solution of '{f}'") for f, text in self.exact.items()
-            }
-            self.exact_missing = missing
-
-    def has_reference(self) -> bool:
-        return self.reference is not None or self.exact is not None

@@ -16,12 +16,13 @@ Stages whose row of ``a`` is zero reuse ``u_n`` and need no projection.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor
+
+from pinnlab.errors import did_you_mean
 
 State = Any
 ProjectFn = Callable[[Tensor, State, int], tuple[State, dict[str, float]]]
@@ -72,9 +73,7 @@ TABLEAUS: dict[str, ButcherTableau] = {t.name: t for t in (EULER, HEUN, MIDPOINT
 def get_tableau(name: str) -> ButcherTableau:
     """The built-in tableau called ``name`` (euler, heun, midpoint, rk3, rk4)."""
     if name not in TABLEAUS:
-        close = difflib.get_close_matches(name, list(TABLEAUS), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ValueError(f"unknown integrator '{name}'{hint}; available: {', '.join(TABLEAUS)}")
+        raise ValueError(f"unknown integrator '{name}'{did_you_mean(name, TABLEAUS)}; available: {', '.join(TABLEAUS)}")
     return TABLEAUS[name]
 
 
