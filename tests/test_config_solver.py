@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 
 import pytest
 import torch
 
+import pinnlab as pl
 from pinnlab.config import parse_config
 from pinnlab.config.build import geometry_of, model_from_config, problem_from_config, program_from_config
+from pinnlab.io import run_dir as rd
 from pinnlab.nn import parameters_of
 from pinnlab.sampling import PointDrawer, make_sampler
 from pinnlab.solvers import Objective, make_solver
 from pinnlab.solvers.conflict_free import (
-    MomentumState,
+    TermGrads,
     config_direction,
     config_length,
     config_update,
-    mconfig_update,
+    corrected_moments,
+    momentum_conflict_free,
     term_gradients,
 )
+from pinnlab.solvers.first_order import chain, scale_by_adam, tree_clone
 
 F64 = torch.float64
 
@@ -109,6 +114,15 @@ def test_degenerate_cases():
     assert float(config_update(torch.zeros(2, 3, dtype=F64)).norm()) == 0.0
 
 
+def mconfig_chain(beta1=0.9, beta2=0.999, eps=1e-8, **kw):
+    """M-ConFIG without the learning rate: the momentum direction, then Adam (+ g_c/(√ŝ + ε))."""
+    return chain(momentum_conflict_free(beta1, **kw), scale_by_adam(beta1, beta2, eps))
+
+
+def feed(transform, state, params, index, grad, n_terms=2):
+    return transform.update(TermGrads(grad[None], (index,), n_terms), state, params)
+
+
 def test_mconfig_hand_checked_steps():
     """β1 = β2 = 1/2, ε = 0; term 0 sees (2,0) then (4,0), term 1 sees (0,4).
 
@@ -118,31 +132,57 @@ def test_mconfig_hand_checked_steps():
     step 3: m0 = (2.5,0), m̂0 = (10/3, 0); g_c = 11/3·(1,1); m_c = 0.75·11/3 = 2.75;
             pseudo-gradient (2.75 − 0.75)/0.5 = 4; s = 10.25, ŝ = 41/3 -> update 11/3/√(41/3).
     """
-    state = MomentumState.zeros(2, torch.zeros(2, dtype=F64))
-    kw = {"beta1": 0.5, "beta2": 0.5, "eps": 0.0}
-    update, _ = mconfig_update(state, 0, torch.tensor([2.0, 0.0], dtype=F64), **kw)
-    assert torch.equal(update, torch.zeros(2, dtype=F64)) and state.t == 0
-    update, m_hat = mconfig_update(state, 1, torch.tensor([0.0, 4.0], dtype=F64), **kw)
-    assert torch.allclose(m_hat, torch.tensor([[2.0, 0.0], [0.0, 4.0]], dtype=F64))
-    assert torch.allclose(update, torch.tensor([1.0, 1.0], dtype=F64))
-    assert torch.allclose(state.s, torch.full((2,), 4.5, dtype=F64))
-    update, m_hat = mconfig_update(state, 0, torch.tensor([4.0, 0.0], dtype=F64), **kw)
-    assert torch.allclose(m_hat[0], torch.tensor([10 / 3, 0.0], dtype=F64))
-    assert torch.allclose(state.fake_m, torch.full((2,), 2.75, dtype=F64))
-    assert torch.allclose(state.s, torch.full((2,), 10.25, dtype=F64))
-    assert torch.allclose(update, torch.full((2,), (11 / 3) / math.sqrt(41 / 3), dtype=F64))
-    assert state.counts == [2, 1] and state.t == 2
+    params = {"x": torch.zeros(2, dtype=F64)}
+    tx = mconfig_chain(0.5, 0.5, 0.0)
+    state = tx.init(params)
+    update, state = feed(tx, state, params, 0, torch.tensor([2.0, 0.0], dtype=F64))
+    assert update is None and state[0]["t"] == 0 and state[1]["count"] == 0
+    update, state = feed(tx, state, params, 1, torch.tensor([0.0, 4.0], dtype=F64))
+    assert torch.allclose(corrected_moments(state[0], 0.5), torch.tensor([[2.0, 0.0], [0.0, 4.0]], dtype=F64))
+    assert torch.allclose(update["x"], torch.tensor([1.0, 1.0], dtype=F64))
+    assert torch.allclose(state[1]["nu"]["x"], torch.full((2,), 4.5, dtype=F64))
+    update, state = feed(tx, state, params, 0, torch.tensor([4.0, 0.0], dtype=F64))
+    assert torch.allclose(corrected_moments(state[0], 0.5)[0], torch.tensor([10 / 3, 0.0], dtype=F64))
+    assert torch.allclose(state[0]["fake_m"], torch.full((2,), 2.75, dtype=F64))
+    assert torch.allclose(state[1]["mu"]["x"], state[0]["fake_m"], rtol=1e-14)  # Adam's m is m_c
+    assert torch.allclose(state[1]["nu"]["x"], torch.full((2,), 10.25, dtype=F64))
+    assert torch.allclose(update["x"], torch.full((2,), (11 / 3) / math.sqrt(41 / 3), dtype=F64))
+    assert state[0]["counts"] == [2, 1] and state[0]["t"] == state[1]["count"] == 2
 
 
 def test_mconfig_constant_gradients_give_unit_sign_steps():
     """With constant term gradients the bias-corrected moments are exact, the pseudo-gradient
     equals g_c and ŝ = g_c², so every update after the first is g_c/|g_c| componentwise."""
-    state = MomentumState.zeros(2, torch.zeros(2, dtype=F64))
+    params = {"x": torch.zeros(2, dtype=F64)}
+    tx = mconfig_chain(eps=0.0)
+    state = tx.init(params)
     grads = [torch.tensor([3.0, 0.0], dtype=F64), torch.tensor([0.0, 0.5], dtype=F64)]
     for k in range(12):
-        update, _ = mconfig_update(state, k % 2, grads[k % 2], eps=0.0)
+        update, state = feed(tx, state, params, k % 2, grads[k % 2])
         if k > 0:
-            assert torch.allclose(update, torch.ones(2, dtype=F64), rtol=1e-12)
+            assert torch.allclose(update["x"], torch.ones(2, dtype=F64), rtol=1e-12)
+
+
+def test_transforms_are_pure():
+    """An update leaves the state it was given untouched (so a saved state can be replayed)."""
+    params = {"x": torch.zeros(3, dtype=F64)}
+    tx = mconfig_chain()
+    state = tx.init(params)
+    for k, g in enumerate(torch.randn(4, 3, dtype=F64, generator=torch.Generator().manual_seed(3))):
+        before = tree_clone(state)
+        _, new = feed(tx, state, params, k % 2, g)
+        assert _equal_trees(state, before)
+        state = new
+
+
+def _equal_trees(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_equal_trees(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_equal_trees(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 # -- solvers on a small PINN -----------------------------------------------------------------------
@@ -211,10 +251,77 @@ def test_mconfig_solver_cycles_terms_and_descends():
     assert info["loss"] == pytest.approx(sum(objective.weights[t] * info[f"loss_{t}"] for t in objective.terms))
 
 
+def gated_objective():
+    """The heat objective with per-point weights on the interior: zero on the first half of the points
+    (a causal gate that has not opened yet), one on the rest."""
+    objective, params = heat_objective()
+    interior = {t for t in objective.terms if objective.program.terms[t].point_set == "interior"}
+    batches = dict(objective.batches)
+    n = batches["interior"].x.shape[0]
+    batches["interior"] = dataclasses.replace(batches["interior"], weights=torch.cat(
+        [torch.zeros(n // 2, dtype=F64), torch.ones(n - n // 2, dtype=F64)]))
+    return Objective(objective.program, objective.model, batches, objective.weights), params, interior
+
+
+def flat_grad(loss, params):
+    grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params.values(), grads)])
+
+
+def test_term_gradients_use_per_point_weights():
+    """Each row is the gradient of w_t times the weighted term loss; without the point weights the
+    interior row would be far off (the check has teeth)."""
+    objective, params, interior = gated_objective()
+    assert interior
+    grads, losses = term_gradients(objective, params, objective.terms)
+    for row, name in zip(grads, objective.terms):
+        weighted = objective.term_losses(objective.residuals(params, [name]))[name]
+        expected = flat_grad(objective.weights[name] * weighted, params)
+        assert torch.allclose(row, expected, rtol=1e-12, atol=1e-15)
+        assert losses[name] == pytest.approx(weighted.item(), rel=1e-14)
+        if name in interior:
+            plain = flat_grad(objective.weights[name] * objective.residuals(params, [name])[name].pow(2).mean(), params)
+            assert float((plain - expected).norm() / expected.norm()) > 0.5
+
+
 @pytest.mark.parametrize("name", ["config", "mconfig"])
-def test_state_dict_round_trip(name):
+def test_solvers_step_on_the_weighted_term_gradients(name):
+    """One step of each solver from the same start moves the parameters by the update built from the
+    weighted term gradients, and reports the weighted term losses."""
+    objective, params, _ = gated_objective()
+    start = {k: v.detach().clone() for k, v in params.items()}
+    grads, losses = term_gradients(objective, params, objective.terms)
+    solver = make_solver(name, lr=1e-3, steps=10, **({"base": "sgd"} if name == "config" else {}))
+    params, _, info = solver.step(params, solver.init(params), objective)
+    moved = torch.cat([(params[k].detach() - start[k]).reshape(-1) for k in start])
+    if name == "config":  # plain SGD: the step is −lr·g_c
+        assert torch.allclose(moved, -1e-3 * config_update(grads), rtol=1e-10, atol=1e-16)
+    else:  # the first term alone: no step yet
+        assert float(moved.abs().max()) == 0.0
+    term = objective.terms[0]
+    assert info[f"loss_{term}"] == pytest.approx(losses[term], rel=1e-14)
+
+
+def test_config_records_the_step_residuals():
     objective, params = heat_objective(32)
-    solver = make_solver(name, lr=1e-3, steps=10)
+    solver = make_solver("config", lr=1e-3, steps=2)
+    expected = objective.residuals(params)
+    solver.step(params, solver.init(params), objective)
+    assert objective.step_residuals.keys() == expected.keys()
+    assert all(torch.equal(objective.step_residuals[k], expected[k].detach()) for k in expected)
+
+
+ROUND_TRIP = [("config", {}), ("config", {"base": "sgd", "momentum": 0.9, "weight_decay": 1e-3}),
+              ("config", {"length": "harmonic", "closed_form": False, "schedule": "cosine", "warmup": 2}),
+              ("mconfig", {}), ("mconfig", {"schedule": "cosine", "length": "min"})]
+
+
+@pytest.mark.parametrize("name, options", ROUND_TRIP)
+def test_state_dict_round_trip(name, options):
+    """Saved after 4 steps (through torch.save / weights_only load) and restored into a new solver,
+    the next steps are bit-identical."""
+    objective, params = heat_objective(32)
+    solver = make_solver(name, lr=1e-3, steps=10, **options)
     state = solver.init(params)
     for _ in range(4):
         params, state, _ = solver.step(params, state, objective)
@@ -222,9 +329,73 @@ def test_state_dict_round_trip(name):
     torch.save(solver.state_dict(state), buffer)
     buffer.seek(0)
     twin = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    restored = solver.load_state_dict(solver.init(twin), torch.load(buffer))
-    params, state, info_a = solver.step(params, state, objective)
-    twin, restored, info_b = solver.step(twin, restored, objective)
+    fresh = make_solver(name, lr=1e-3, steps=10, **options)
+    restored = fresh.load_state_dict(fresh.init(twin), torch.load(buffer, weights_only=True))
+    for _ in range(3):
+        params, state, info_a = solver.step(params, state, objective)
+        twin, restored, info_b = fresh.step(twin, restored, objective)
+        assert info_a == info_b
     for k in params:
         assert torch.equal(params[k], twin[k])
-    assert info_a["loss"] == info_b["loss"]
+
+
+@pytest.mark.parametrize("solver", [{"name": "config", "lr": 1e-2}, {"name": "mconfig", "lr": 1e-2},
+                                    {"name": "config", "lr": 1e-2, "base": "sgd", "momentum": 0.5}])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny, solver):
+    """Through the trainer and its checkpoint: 4 steps, then 4 more with resume, equal 8 steps in one go."""
+    pl.solve(tiny(solver=solver, train={"steps": 8}), out=tmp_path / "long")
+    pl.solve(tiny(solver=solver, train={"steps": 4}), out=tmp_path / "short")
+    pl.solve(tiny(solver=solver, train={"steps": 8}), out=tmp_path / "short", resume=True)
+    a, b = (rd.load_checkpoint(tmp_path / run / rd.MODEL)["model"] for run in ("long", "short"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoints_of_the_torch_optimizer_layout_still_load():
+    """A ConFIG state saved as a torch.optim.Adam state dict (the layout before the transforms)
+    continues exactly as the Adam moments say."""
+    objective, params = heat_objective(32)
+    opt = torch.optim.Adam(list(params.values()), lr=1e-3)
+    solver = make_solver("config", lr=1e-3, steps=10)
+    for _ in range(2):
+        grads, _ = term_gradients(objective, params, objective.terms)
+        g_c = config_update(grads)
+        sizes = [p.numel() for p in params.values()]
+        for p, g in zip(params.values(), torch.split(g_c, sizes)):
+            p.grad = g.view_as(p).clone()
+        opt.step()
+    legacy = {"opt": opt.state_dict(), "k": 2}
+    state = solver.load_state_dict(solver.init(params), legacy)
+    adam_state = state["base"][1]
+    assert adam_state["count"] == 2 and state["base"][2]["count"] == 2
+    for i, name in enumerate(params):
+        assert torch.equal(adam_state["mu"][name], opt.state_dict()["state"][i]["exp_avg"])
+    twin = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    grads, _ = term_gradients(objective, params, objective.terms)
+    g_c = config_update(grads)
+    for p, g in zip(params.values(), torch.split(g_c, sizes)):
+        p.grad = g.view_as(p).clone()
+    opt.step()
+    twin, _, _ = solver.step(twin, state, objective)
+    for k in params:
+        assert torch.allclose(params[k], twin[k], rtol=1e-12, atol=1e-15)
+
+
+def test_mconfig_loads_its_earlier_checkpoint_layout():
+    """The layout before the transforms (moments m, s, fake_m as flat tensors) resumes the same run."""
+    objective, params = heat_objective(32)
+    solver = make_solver("mconfig", lr=1e-3, steps=10)
+    state = solver.init(params)
+    for _ in range(4):
+        params, state, _ = solver.step(params, state, objective)
+    mom, adam_state = state["direction"], state["base"][0]
+    legacy = {"k": state["k"], "latest": state["latest"],
+              "moments": {"m": torch.stack(mom["m"]), "s": torch.cat([v.reshape(-1) for v in adam_state["nu"].values()]),
+                          "fake_m": mom["fake_m"], "counts": mom["counts"], "t": mom["t"]}}
+    twin = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    restored = solver.load_state_dict(solver.init(twin), legacy)
+    for _ in range(3):
+        params, state, _ = solver.step(params, state, objective)
+        twin, restored, _ = solver.step(twin, restored, objective)
+    assert restored["k"] == state["k"] and restored["base"][1] == state["base"][1]
+    for k in params:
+        assert torch.allclose(params[k], twin[k], rtol=1e-12, atol=1e-15)

@@ -1,35 +1,57 @@
 """ConFIG and M-ConFIG (Liu, Chu & Thuerey, ICLR 2025): conflict-free updates for multi-term losses.
 
-With per-term gradients g_1..g_m (g_i = ∇ w_i L_i) and unit vectors U(g) = g/‖g‖, the
-update direction ĝ is the normalised least-squares (minimum-norm) solution x of
-[U(g_1), …, U(g_m)]ᵀ x = 1_m, so every term gradient makes the same positive angle with
-it whenever such a direction exists. Its length is Σ_i g_iᵀ ĝ (``projection``, the
-paper's default) or ℓ·Σ_i U(g_i)ᵀ ĝ with ℓ the ``min`` / ``max`` / ``mean`` / ``harmonic``
-/ ``geometric`` mean of the norms ‖g_i‖. For two terms the direction has the closed
-form ĝ ∝ U(g_1⊥) + U(g_2⊥), g_1⊥ the part of g_1 orthogonal to g_2.
+With per-term gradients g_1..g_m (g_i = ∇ w_i L_i, L_i the term's loss with its per-point
+weights) and unit vectors U(g) = g/‖g‖, the update direction ĝ is the normalised
+minimum-norm solution x of [U(g_1), …, U(g_m)]ᵀ x = 1_m, so every term gradient makes the
+same positive angle with it whenever such a direction exists. Its length is Σ_i g_iᵀ ĝ
+(``projection``, the paper's default) or ℓ·Σ_i U(g_i)ᵀ ĝ with ℓ the ``min`` / ``max`` /
+``mean`` / ``harmonic`` / ``geometric`` mean of the norms ‖g_i‖. For two terms the direction
+has the closed form ĝ ∝ U(g_1⊥) + U(g_2⊥), g_1⊥ the part of g_1 orthogonal to g_2.
 
-* ``config``: one backward pass per term every step; the ConFIG vector replaces the
-  gradient of a base optimiser (Adam by default, or SGD) with the usual schedules.
-* ``mconfig`` (M-ConFIG): one term per step, in turn; per-term first moments with bias
-  correction, the ConFIG vector of the corrected moments, a second moment of the
-  pseudo-gradient reconstructed from it, and an SGD step lr·g_c/(√ŝ + ε).
+Both methods are a direction transform composed with a base optimiser (see
+:mod:`pinnlab.solvers.first_order`), fed the per-term gradients as :class:`TermGrads`:
+
+* ``config``: every term back-propagated every step; :func:`conflict_free` (stateless) gives
+  the ConFIG vector, which the base optimiser (:func:`~first_order.adam` or
+  :func:`~first_order.sgd`, with the usual schedules) takes as its gradient.
+* ``mconfig`` (M-ConFIG): one term per step, in turn; :func:`momentum_conflict_free` keeps
+  per-term first moments and turns the ConFIG vector g_c of their bias-corrected values into
+  the pseudo-gradient whose Adam first moment is (1 − β1^t)·g_c; Adam (:func:`scale_by_adam`
+  with the same β1) then steps lr·g_c/(√ŝ + ε), ŝ the second moment of the pseudo-gradients.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from pinnlab.compile import Objective
 from pinnlab.solvers.base import Params, Solver, register_solver
+from pinnlab.solvers.first_order import (
+    Transform,
+    adam,
+    apply_updates,
+    chain,
+    from_torch_optimizer,
+    gradients,
+    scale_by_adam,
+    scale_by_schedule,
+    sgd,
+    tree_clone,
+)
 from pinnlab.solvers.least_squares import ParamLayout
-from pinnlab.solvers.schedules import make_schedule
+from pinnlab.solvers.schedules import check_number, make_schedule
 
 LENGTHS = ("projection", "min", "max", "mean", "harmonic", "geometric")
+
+
+def _check_length(length: str) -> str:
+    if length not in LENGTHS:
+        raise ValueError(f"unknown length rule {length!r}; available: {', '.join(LENGTHS)}")
+    return length
 
 
 def unit_rows(grads: Tensor, eps: float = 0.0) -> tuple[Tensor, Tensor]:
@@ -43,20 +65,23 @@ def unit_rows(grads: Tensor, eps: float = 0.0) -> tuple[Tensor, Tensor]:
 def config_direction(grads: Tensor, closed_form: bool = True) -> Tensor:
     """The unit conflict-free direction ĝ for gradients ``grads`` (m, P); zero if none exists.
 
-    The pseudo-inverse solve is done through the m × m Gramian of the unit vectors in
-    float64. With exactly two non-zero gradients and ``closed_form``, the two-term formula is used.
+    x = pinv(U)·1 is applied through the thin SVD of the unit rows U in float64, whose error
+    grows with cond(U) (a solve through the Gramian UUᵀ squares it: nearly collinear
+    gradients then lose the equal angles). Singular values below max(m, P)·ε·σ_max are
+    dropped. With exactly two non-zero gradients and ``closed_form``, the two-term formula is used.
     """
     g = grads.to(torch.float64)
-    norms, units = unit_rows(g, eps=torch.finfo(g.dtype).tiny)
-    units = units[norms > torch.finfo(g.dtype).tiny]
+    tiny = torch.finfo(g.dtype).tiny
+    norms, units = unit_rows(g, eps=tiny)
+    units = units[norms > tiny]
     if units.shape[0] == 0:
         return torch.zeros_like(grads[0])
     if units.shape[0] == 2 and closed_form:
         x = two_term_direction(units[0], units[1])
     else:
-        gram = units @ units.T
-        ones = torch.ones(units.shape[0], dtype=g.dtype, device=g.device)
-        x = units.T @ (torch.linalg.pinv(gram, hermitian=True, rtol=1e-12) @ ones)
+        left, sigma, right = torch.linalg.svd(units, full_matrices=False)
+        keep = sigma > sigma[0] * max(units.shape) * torch.finfo(g.dtype).eps
+        x = right[keep].T @ (left[:, keep].sum(dim=0) / sigma[keep])
     norm = x.norm()
     if not bool(norm > 1e-12):  # opposite gradients: no conflict-free direction
         return torch.zeros_like(grads[0])
@@ -121,32 +146,87 @@ def conflict_info(grads: Tensor, update: Tensor, names: Sequence[str]) -> dict[s
     return info
 
 
-def term_gradients(objective: Objective, params: Params, terms: Sequence[str]) -> tuple[Tensor, dict[str, float]]:
-    """Gradients of w_t·mean(r_t²) for each term (rows of an (m, P) matrix) from one forward
-    pass and one backward pass per term; also the unweighted term losses."""
+def term_gradients(objective: Objective, params: Params, terms: Sequence[str],
+                   record: bool = False) -> tuple[Tensor, dict[str, float]]:
+    """Gradients of w_t·L_t for each term (rows of an (m, P) matrix), L_t the objective's term
+    loss (mean squared residual with its per-point weights), from one forward pass and one
+    backward pass per term; also the losses L_t. ``record`` keeps the residuals as the
+    objective's ``step_residuals``."""
     layout = ParamLayout(params)
     residuals = objective.residuals(params, list(terms))
-    leaves = list(params.values())
-    rows, losses = [], {}
-    for i, name in enumerate(terms):
-        loss = residuals[name].pow(2).mean()
-        losses[name] = float(loss.detach())
-        grads = torch.autograd.grad(objective.weights[name] * loss, leaves, retain_graph=i < len(terms) - 1,
-                                    allow_unused=True)
-        rows.append(layout.flatten({n: torch.zeros_like(p) if g is None else g
-                                    for (n, p), g in zip(params.items(), grads)}))
-    return torch.stack(rows), losses
+    if record:
+        objective.step_residuals = {name: r.detach() for name, r in residuals.items()}
+    losses = objective.term_losses(residuals)
+    rows = [layout.flatten(gradients(objective.weights[name] * losses[name], params, retain_graph=i < len(terms) - 1))
+            for i, name in enumerate(terms)]
+    return torch.stack(rows), {name: float(losses[name].detach()) for name in terms}
 
 
-def _check_length(length: str) -> str:
-    if length not in LENGTHS:
-        raise ValueError(f"unknown length rule {length!r}; available: {', '.join(LENGTHS)}")
-    return length
+class TermGrads(NamedTuple):
+    """Flattened gradients of some of ``n_terms`` loss terms: ``rows[j]`` belongs to term ``index[j]``."""
+
+    rows: Tensor
+    index: tuple[int, ...]
+    n_terms: int
+
+
+def conflict_free(length: str = "projection", closed_form: bool = True) -> Transform:
+    """:class:`TermGrads` → the ConFIG vector of its rows, shaped like the parameters. Stateless."""
+    _check_length(length)
+
+    def update(grads: TermGrads, state: dict, params: Params) -> tuple[Params, dict]:
+        return ParamLayout(params).unflatten(config_update(grads.rows, length, closed_form)), state
+
+    return Transform(lambda params: {}, update)
+
+
+def corrected_moments(state: Mapping[str, Any], beta1: float) -> Tensor:
+    """The bias-corrected per-term first moments m̂_i = m_i/(1 − β1^{n_i}) (terms, P) of an M-ConFIG state."""
+    return torch.stack([m / (1 - beta1**n) for m, n in zip(state["m"], state["counts"])])
+
+
+def momentum_conflict_free(beta1: float = 0.9, length: str = "projection", closed_form: bool = True) -> Transform:
+    """M-ConFIG's first moments: :class:`TermGrads` of some terms → a pseudo-gradient.
+
+    m_i ← β1 m_i + (1−β1) g_i for the given terms; once every term has a moment (``None``
+    before), with t the number of such updates: g_c = ConFIG(m̂_1..m̂_m), m_c = (1 − β1^t) g_c
+    and the pseudo-gradient (m_c − β1 m_c,prev)/(1 − β1), whose moving average with β1 is
+    m_c. State ``{"m", "counts", "t", "fake_m"}``: per-term moments (flat) and their update
+    counts, t, and m_c; the moments are created at the first update.
+    """
+    _check_length(length)
+    beta1 = check_number("beta1", beta1, below=1.0)
+
+    def init(params: Params) -> dict[str, Any]:
+        return {"m": [], "counts": [], "t": 0, "fake_m": None}
+
+    def update(grads: TermGrads, state: dict[str, Any], params: Params) -> tuple[Params | None, dict[str, Any]]:
+        m = list(state["m"]) or [grads.rows.new_zeros(grads.rows.shape[1]) for _ in range(grads.n_terms)]
+        counts = list(state["counts"]) or [0] * grads.n_terms
+        for row, i in zip(grads.rows, grads.index):
+            counts[i] += 1
+            m[i] = beta1 * m[i] + (1 - beta1) * row
+        new = {"m": m, "counts": counts, "t": state["t"], "fake_m": state["fake_m"]}
+        if min(counts) == 0:
+            return None, new
+        new["t"] += 1
+        fake_m = (1 - beta1 ** new["t"]) * config_update(corrected_moments(new, beta1), length, closed_form)
+        previous = torch.zeros_like(fake_m) if state["fake_m"] is None else state["fake_m"]
+        new["fake_m"] = fake_m
+        return ParamLayout(params).unflatten((fake_m - beta1 * previous) / (1 - beta1)), new
+
+    return Transform(init, update)
+
+
+def _flat(updates: Params | None, params: Params) -> Tensor:
+    if updates is None:
+        return ParamLayout(params).flatten({k: torch.zeros_like(p) for k, p in params.items()}).detach()
+    return ParamLayout(params).flatten(updates)
 
 
 @register_solver("config")
 class ConFIG(Solver):
-    """ConFIG update fed to a base optimiser (``adam`` or ``sgd``) with an optional lr schedule."""
+    """The :func:`conflict_free` direction fed to a base optimiser (``adam`` or ``sgd``) with an optional schedule."""
 
     name = "config"
 
@@ -156,94 +236,45 @@ class ConFIG(Solver):
                  gamma: float = 0.9, every: int = 1000, warmup: int = 0, steps: int = 1):
         if base not in ("adam", "sgd"):
             raise ValueError(f"unknown base optimiser {base!r}; available: adam, sgd")
-        self.base = base
-        self.length = _check_length(length)
-        self.closed_form = closed_form
-        if base == "adam":
-            self.options = {"betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        else:
-            self.options = {"momentum": momentum, "weight_decay": weight_decay}
         self.schedule = make_schedule(lr, steps, schedule, final_lr, gamma, every, warmup)
+        self.direction = conflict_free(length, closed_form)
+        self.base = (adam(self.schedule, betas, eps, weight_decay) if base == "adam" else
+                     sgd(self.schedule, momentum, weight_decay))
 
     def init(self, params: Params) -> dict[str, Any]:
-        cls = torch.optim.Adam if self.base == "adam" else torch.optim.SGD
-        return {"opt": cls(list(params.values()), lr=self.schedule(0), **self.options), "k": 0}
+        return {"direction": self.direction.init(params), "base": self.base.init(params)}
 
     def step(self, params: Params, state: dict[str, Any], objective: Objective):
-        opt = state["opt"]
-        lr = self.schedule(state["k"])
-        for group in opt.param_groups:
-            group["lr"] = lr
         terms = objective.terms
-        grads, losses = term_gradients(objective, params, terms)
-        update = config_update(grads, self.length, self.closed_form)
-        layout = ParamLayout(params)
-        for name, g in layout.unflatten(update).items():
-            params[name].grad = g.clone()
-        opt.step()
-        state["k"] += 1
+        lr = self.schedule(state["base"][-1]["count"])
+        grads, losses = term_gradients(objective, params, terms, record=True)
+        g_c, direction = self.direction.update(TermGrads(grads, tuple(range(len(terms))), len(terms)),
+                                               state["direction"], params)
+        updates, base = self.base.update(g_c, state["base"], params)
+        apply_updates(params, updates)
+        update = _flat(g_c, params)
         loss = sum(objective.weights[t] * v for t, v in losses.items())
         info = {"loss": loss, "lr": lr, **{f"loss_{k}": v for k, v in losses.items()},
                 "update_norm": float(update.norm()), **conflict_info(grads, update, terms)}
-        return params, state, info
+        return params, {"direction": direction, "base": base}, info
 
     def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {"opt": state["opt"].state_dict(), "k": state["k"]}
+        return tree_clone(state)
 
     def load_state_dict(self, state: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
-        state["opt"].load_state_dict(saved["opt"])
-        state["k"] = int(saved["k"])
-        return state
-
-
-@dataclass
-class MomentumState:
-    """M-ConFIG moments: per-term first moments ``m`` (terms, P) with update ``counts``, the
-    second moment ``s`` and the reconstructed first moment ``fake_m`` of the ConFIG vector."""
-
-    m: Tensor
-    s: Tensor
-    fake_m: Tensor
-    counts: list[int] = field(default_factory=list)
-    t: int = 0
-
-    @classmethod
-    def zeros(cls, n_terms: int, like: Tensor) -> MomentumState:
-        return cls(like.new_zeros(n_terms, like.numel()), like.new_zeros(like.numel()),
-                   like.new_zeros(like.numel()), [0] * n_terms, 0)
-
-
-def mconfig_update(state: MomentumState, index: int, grad: Tensor, beta1: float = 0.9, beta2: float = 0.999,
-                   eps: float = 1e-8, length: str = "projection", closed_form: bool = True) -> tuple[Tensor, Tensor]:
-    """One M-ConFIG update from the new gradient of term ``index`` (updates ``state`` in place).
-
-    m_i ← β1 m_i + (1−β1) g_i;  m̂_j = m_j / (1 − β1^{n_j});  g_c = ConFIG(m̂_1..m̂_m);
-    with t the number of updates so far: m_c = (1 − β1^t) g_c, pseudo-gradient
-    ĝ = (m_c − β1 m_c,prev)/(1 − β1), s ← β2 s + (1−β2) ĝ², ŝ = s/(1 − β2^t).
-    Returns (g_c/(√ŝ + ε), the corrected moments m̂); the step is zero until every term has a moment.
-    """
-    state.counts[index] += 1
-    state.m[index] = beta1 * state.m[index] + (1 - beta1) * grad
-    if min(state.counts) == 0:
-        return torch.zeros_like(grad), state.m.clone()
-    state.t += 1
-    corrections = torch.tensor([1 - beta1 ** n for n in state.counts], dtype=state.m.dtype, device=state.m.device)
-    m_hat = state.m / corrections[:, None]
-    g_c = config_update(m_hat, length, closed_form)
-    fake_m = (1 - beta1 ** state.t) * g_c
-    pseudo = (fake_m - beta1 * state.fake_m) / (1 - beta1)
-    state.fake_m = fake_m
-    state.s = beta2 * state.s + (1 - beta2) * pseudo.pow(2)
-    s_hat = state.s / (1 - beta2 ** state.t)
-    return g_c / (s_hat.sqrt() + eps), m_hat
+        if "opt" in saved:  # a checkpoint holding a torch.optim state dict
+            return {"direction": state["direction"],
+                    "base": from_torch_optimizer(saved["opt"], state["base"], saved["k"])}
+        return tree_clone(saved)
 
 
 @register_solver("mconfig")
 class MConFIG(Solver):
-    """M-ConFIG: one term back-propagated per step (in turn), momentum ConFIG, SGD step.
+    """M-ConFIG: one term back-propagated per step (in turn), :func:`momentum_conflict_free`, then Adam.
 
     The reported ``loss`` is Σ w_t·(latest loss of term t): each term's loss is refreshed
-    when its turn comes (all are evaluated once at the first step).
+    when its turn comes (all are evaluated once at the first step). No step is taken until
+    every term has been back-propagated once; the schedule counts the steps taken.
     """
 
     name = "mconfig"
@@ -252,60 +283,60 @@ class MConFIG(Solver):
                  length: str = "projection", closed_form: bool = True, schedule: str | None = None,
                  final_lr: float | None = None, gamma: float = 0.9, every: int = 1000, warmup: int = 0,
                  steps: int = 1):
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.length = _check_length(length)
-        self.closed_form = closed_form
+        self.beta1 = beta1
         self.schedule = make_schedule(lr, steps, schedule, final_lr, gamma, every, warmup)
+        self.direction = momentum_conflict_free(beta1, length, closed_form)
+        self.base = chain(scale_by_adam(beta1, beta2, eps), scale_by_schedule(self.schedule))
 
     def init(self, params: Params) -> dict[str, Any]:
-        return {"k": 0, "moments": None, "latest": {}}
+        return {"k": 0, "latest": {}, "direction": self.direction.init(params), "base": self.base.init(params)}
 
     def step(self, params: Params, state: dict[str, Any], objective: Objective):
         terms = objective.terms
-        layout = ParamLayout(params)
-        if state["moments"] is None:
-            state["moments"] = MomentumState.zeros(len(terms), layout.flatten(params).detach())
         index = state["k"] % len(terms)
-        term = terms[index]
-        grads, losses = term_gradients(objective, params, [term])
-        state["latest"].update(losses)
-        missing = [t for t in terms if t not in state["latest"]]
+        grads, losses = term_gradients(objective, params, [terms[index]], record=True)
+        latest = {**state["latest"], **losses}
+        missing = [t for t in terms if t not in latest]
         if missing:
             with torch.no_grad():
                 _, extra = objective.loss({k: v.detach() for k, v in params.items()})
-            state["latest"].update({t: float(extra[t]) for t in missing})
-        lr = self.schedule(state["k"])
-        update, m_hat = mconfig_update(state["moments"], index, grads[0], self.beta1, self.beta2, self.eps,
-                                       self.length, self.closed_form)
-        with torch.no_grad():
-            for name, delta in layout.unflatten(lr * update).items():
-                params[name].sub_(delta)
-        state["k"] += 1
-        loss = sum(objective.weights[t] * state["latest"][t] for t in terms)
+            latest.update({t: float(extra[t]) for t in missing})
+        lr = self.schedule(state["base"][-1]["count"])
+        pseudo, direction = self.direction.update(TermGrads(grads, (index,), len(terms)), state["direction"], params)
+        updates, base = self.base.update(pseudo, state["base"], params)
+        apply_updates(params, updates)
+        step = _flat(updates, params)
+        loss = sum(objective.weights[t] * latest[t] for t in terms)
         info = {"loss": loss, "lr": lr, "term": float(index),
-                **{f"loss_{t}": state["latest"][t] for t in terms}, "update_norm": float(lr * update.norm())}
-        if min(state["moments"].counts) > 0:
-            info.update(conflict_info(m_hat, update, terms))
-        return params, state, info
+                **{f"loss_{t}": latest[t] for t in terms}, "update_norm": float(step.norm())}
+        if updates is not None:
+            info.update(conflict_info(corrected_moments(direction, self.beta1), -step, terms))
+        return params, {"k": state["k"] + 1, "latest": latest, "direction": direction, "base": base}, info
 
     def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"k": state["k"], "latest": dict(state["latest"])}
-        mom = state["moments"]
-        if mom is not None:
-            out["moments"] = {"m": mom.m, "s": mom.s, "fake_m": mom.fake_m, "counts": list(mom.counts), "t": mom.t}
-        return out
+        return tree_clone(state)
 
     def load_state_dict(self, state: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
-        state["k"] = int(saved["k"])
-        state["latest"] = dict(saved.get("latest", {}))
+        if "moments" in saved or "direction" not in saved:  # the layout before the transforms
+            return self._legacy(state, saved)
+        return tree_clone(saved)
+
+    @staticmethod
+    def _legacy(state: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+        out = {**state, "k": int(saved["k"]), "latest": dict(saved.get("latest", {}))}
         mom = saved.get("moments")
         if mom is not None:
-            state["moments"] = MomentumState(mom["m"].clone(), mom["s"].clone(), mom["fake_m"].clone(),
-                                             [int(c) for c in mom["counts"]], int(mom["t"]))
-        return state
+            layout = ParamLayout(state["base"][0]["mu"])
+            t = int(mom["t"])
+            out["direction"] = {"m": [row.clone() for row in mom["m"]], "counts": [int(c) for c in mom["counts"]],
+                                "t": t, "fake_m": mom["fake_m"].clone() if t else None}
+            out["base"] = [{"count": t, "mu": tree_clone(layout.unflatten(mom["fake_m"])),
+                            "nu": tree_clone(layout.unflatten(mom["s"]))}, {"count": t}]
+        return out
 
 
 __all__ = [
-    "LENGTHS", "ConFIG", "MConFIG", "MomentumState", "config_direction", "config_length", "config_update",
-    "conflict_info", "mconfig_update", "term_gradients", "two_term_direction",
+    "LENGTHS", "ConFIG", "MConFIG", "TermGrads", "config_direction", "config_length", "config_update",
+    "conflict_free", "conflict_info", "corrected_moments", "momentum_conflict_free", "term_gradients",
+    "two_term_direction",
 ]
