@@ -1,4 +1,5 @@
-"""VTK writers: files read back with meshio and pyvista reproduce points, cells and data."""
+"""VTK writers: files read back with meshio and pyvista reproduce points, cells and data;
+the export of a solution writes its fields, references and vorticity."""
 
 import xml.etree.ElementTree as ET
 
@@ -6,13 +7,19 @@ import meshio
 import numpy as np
 import pytest
 import pyvista as pv
+import torch
 
+from pinnlab.compile import exact_function
+from pinnlab.config import parse_config
+from pinnlab.config.build import geometry_of, model_from_config, problem_from_config
 from pinnlab.io.vtk import (
     read_pvd,
     write_grid,
     write_point_cloud_series,
     write_time_series,
 )
+from pinnlab.run.export import export_vtk
+from pinnlab.run.solution import Solution
 
 pv.OFF_SCREEN = True
 
@@ -253,3 +260,76 @@ def test_read_pvd_rejects_other_xml(tmp_path):
     path.write_text('<?xml version="1.0"?><VTKFile type="UnstructuredGrid"/>')
     with pytest.raises(ValueError, match="not a VTK collection"):
         read_pvd(path)
+
+
+# -- export of a solution ----------------------------------------------------------------------------
+
+
+def _solution(equation, options, vectors):
+    """A solution of ``equation`` with a small untrained float64 network."""
+    cfg = parse_config({"problem": {"equation": equation, "options": options}, "model": {"width": 8, "depth": 2},
+                        "train": {"dtype": "float64", "steps": 1}, "output": {"vectors": vectors}})
+    problem = problem_from_config(cfg.problem)
+    geometry = geometry_of(problem)
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = model_from_config(cfg.model, problem, geometry, torch.Generator().manual_seed(0))
+    finally:
+        torch.set_default_dtype(old)
+    return Solution(problem, model, geometry, {"output": {"vectors": vectors}})
+
+
+def _reverse_mode_curl(f, x, velocity, space):
+    """Vorticity by plain reverse mode (one backward pass per velocity component)."""
+    z = x.clone().requires_grad_(True)
+    out = f(z)
+    grads = [torch.autograd.grad(out[:, i].sum(), z, retain_graph=True)[0][:, space] for i in velocity]
+    J = torch.stack(grads, dim=1).detach()
+    if len(space) == 2:
+        return (J[:, 1, 0] - J[:, 0, 1]).numpy()
+    return torch.stack([J[:, 2, 1] - J[:, 1, 2], J[:, 0, 2] - J[:, 2, 0], J[:, 1, 0] - J[:, 0, 1]], -1).numpy()
+
+
+def _frame_points(mesh, t, dim):
+    return torch.as_tensor(np.column_stack([np.full(len(mesh.points), t), mesh.points[:, :dim]]))
+
+
+def test_export_writes_vorticity_of_network_and_reference_2d(tmp_path):
+    sol = _solution("taylor_green2d", {"nu": 0.1}, {"velocity": ["u", "v"]})
+    export_vtk(sol, tmp_path, resolution=[3, 9, 9], frames=3)
+    frames = read_pvd(tmp_path / "solution.pvd")
+    assert [t for t, _ in frames] == [0.0, 0.5, 1.0]
+    for t, path in frames:
+        mesh = meshio.read(path)
+        x = _frame_points(mesh, t, 2)
+        expected = _reverse_mode_curl(sol.model, x, [0, 1], [1, 2])
+        np.testing.assert_allclose(mesh.point_data["vorticity"], expected, rtol=1e-12, atol=1e-14)
+        closed = -2 * np.cos(x[:, 1].numpy()) * np.cos(x[:, 2].numpy()) * np.exp(-0.2 * t)
+        np.testing.assert_allclose(mesh.point_data["vorticity_reference"], closed, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(mesh.point_data["vorticity_error"], np.abs(expected - closed), atol=1e-12)
+        np.testing.assert_allclose(mesh.point_data["velocity"][:, :2],
+                                   np.column_stack([mesh.point_data["u"], mesh.point_data["v"]]))
+
+
+def test_export_writes_vorticity_vectors_3d(tmp_path):
+    sol = _solution("beltrami3d", {}, {"velocity": ["u", "v", "w"]})
+    export_vtk(sol, tmp_path, resolution=[2, 4, 4, 4], frames=2)
+    t, path = read_pvd(tmp_path / "solution.pvd")[-1]
+    mesh = meshio.read(path)
+    x = _frame_points(mesh, t, 3)
+    expected = _reverse_mode_curl(sol.model, x, [0, 1, 2], [1, 2, 3])
+    np.testing.assert_allclose(mesh.point_data["vorticity"], expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(mesh.point_data["vorticity_magnitude"], np.linalg.norm(expected, axis=1), rtol=1e-12)
+    # the Ethier–Steinman flow is a Beltrami field: curl u = d u with d = pi/2
+    exact = exact_function(sol.problem)(x)[:, :3].numpy()
+    np.testing.assert_allclose(mesh.point_data["vorticity_magnitude_reference"],
+                               np.pi / 2 * np.linalg.norm(exact, axis=1), rtol=1e-12, atol=1e-13)
+
+
+def test_export_vectors_argument_overrides_the_configuration(tmp_path):
+    sol = _solution("taylor_green2d", {"nu": 0.1}, {"velocity": ["u", "v"]})
+    export_vtk(sol, tmp_path, resolution=[2, 5, 5], frames=2, vectors={"flow": ["v", "u"]})
+    mesh = meshio.read(read_pvd(tmp_path / "solution.pvd")[0][1])
+    assert "vorticity" not in mesh.point_data and "velocity" not in mesh.point_data
+    np.testing.assert_array_equal(mesh.point_data["flow"][:, 0], mesh.point_data["v"])

@@ -1,4 +1,11 @@
-"""The weighted least-squares objective a solver steps over: residuals of a parameter dict on fixed batches."""
+"""The weighted least-squares objective a solver steps over: residuals of a parameter dict on fixed batches.
+
+Solvers see the problem only through an :class:`Objective`: residuals of the whole batches
+(:meth:`~Objective.residuals`, :meth:`~Objective.loss`, :meth:`~Objective.residual_vector`) and,
+for per-point Jacobians, the residuals of one point of a term as a pure function of the
+parameters (:meth:`~Objective.rows`, :meth:`~Objective.row_residuals`, :meth:`~Objective.row_weights`,
+:meth:`~Objective.term_scale`).
+"""
 
 from __future__ import annotations
 
@@ -31,9 +38,39 @@ class Objective:
         return self.program.residuals(BoundModel(self.model, params), self.batches, self.step,
                                       terms=self.terms if terms is None else terms)
 
+    def rows(self, name: str) -> dict[str, Tensor]:
+        """The per-point inputs of term ``name``: its points and whatever they carry (normals,
+        periodic partners, observed values, weights), each indexed by point along dimension 0.
+        One entry of each, taken together, is the ``row`` of :meth:`row_residuals`."""
+        batch = self.batches[self.program.terms[name].point_set]
+        return {k: v for k, v in vars(batch).items() if v is not None}
+
+    def row_residuals(self, params: Mapping[str, Tensor], row: Mapping[str, Tensor], name: str) -> Tensor:
+        """Unweighted residuals of term ``name`` at one point, (1,) or (1, k).
+
+        ``row`` holds one entry of every tensor of :meth:`rows` (without the point dimension).
+        A pure function of ``params`` and ``row``, so ``vmap`` over the rows of :meth:`rows`
+        with ``jacrev`` inside gives per-point Jacobians; for derivative backends that act row
+        by row, the rows stacked equal :meth:`residuals` of the term.
+        """
+        point_set = self.program.terms[name].point_set
+        single = Batch(**{k: v.unsqueeze(0) for k, v in row.items()})
+        return self.program.residuals(BoundModel(self.model, params), {point_set: single}, self.step,
+                                      terms=[name])[name]
+
+    def row_weights(self, name: str) -> Tensor | None:
+        """Per-point loss weights (N,) of term ``name`` (they multiply the squared residuals), or None."""
+        return self.batches[self.program.terms[name].point_set].weights
+
+    def term_scale(self, name: str, count: int) -> float:
+        """sqrt(w_t / N_t): the factor of the residuals of term ``name`` (``count`` entries) in
+        :meth:`residual_vector`, so that the squared norm of the scaled residuals is the term's
+        share of the loss."""
+        return (self.weights[name] / count) ** 0.5
+
     def point_weights(self, name: str, r: Tensor) -> Tensor | None:
         """Per-point weights of term ``name`` shaped to broadcast against its residual, or None."""
-        w = self.batches[self.program.terms[name].point_set].weights
+        w = self.row_weights(name)
         if w is None:
             return None
         return w.reshape(w.shape[0], *([1] * (r.dim() - 1)))
@@ -60,7 +97,7 @@ class Objective:
         """All residuals scaled by sqrt(w_t / N_t) and concatenated, so that ‖r‖² = loss."""
         parts = []
         for name, r in self.residuals(params).items():
-            scale = (self.weights[name] / r.numel()) ** 0.5
+            scale = self.term_scale(name, r.numel())
             w = self.point_weights(name, r)
             if w is not None:
                 r = r * w.sqrt()

@@ -30,8 +30,7 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
-from pinnlab.compile import Batch, Objective
-from pinnlab.nn.model import BoundModel
+from pinnlab.compile import Objective
 from pinnlab.solvers.base import Params, Solver, register_solver
 from pinnlab.solvers.least_squares import (
     DENSE_METHODS,
@@ -59,23 +58,18 @@ def objective_jacobian(objective: Objective, params: Mapping[str, Tensor], metho
     """
     if method != "rows":
         return jacobian(objective.residual_vector, params, "auto" if method == "full" else method, chunk_size)
-    program = objective.program
     parts_r, parts_j = [], []
     for term in objective.terms:
-        point_set = program.terms[term].point_set
-        batch = objective.batches[point_set]
-        rows = {k: v for k, v in vars(batch).items() if v is not None}
 
-        def one_row(p: Params, row: dict[str, Tensor], term: str = term, point_set: str = point_set) -> Tensor:
-            single = Batch(**{k: v.unsqueeze(0) for k, v in row.items()})
-            return program.residuals(BoundModel(objective.model, p), {point_set: single}, objective.step,
-                                     terms=[term])[term]
+        def one_row(p: Params, row: dict[str, Tensor], term: str = term) -> Tensor:
+            return objective.row_residuals(p, row, term)
 
-        r, J = rowwise_jacobian(one_row, params, rows, chunk_size)
-        if batch.weights is not None and batch.x.shape[0] > 0:  # per-point weights w: rows scale by sqrt(w)
-            root = batch.weights.reshape(-1).sqrt().repeat_interleave(r.numel() // batch.x.shape[0])
+        r, J = rowwise_jacobian(one_row, params, objective.rows(term), chunk_size)
+        weights = objective.row_weights(term)
+        if weights is not None and weights.shape[0] > 0:  # per-point weights w: rows scale by sqrt(w)
+            root = weights.reshape(-1).sqrt().repeat_interleave(r.numel() // weights.shape[0])
             r, J = r * root, J * root[:, None]
-        scale = math.sqrt(objective.weights[term] / r.numel())
+        scale = objective.term_scale(term, r.numel())
         parts_r.append(scale * r)
         parts_j.append(scale * J)
     return torch.cat(parts_r), torch.cat(parts_j)
