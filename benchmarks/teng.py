@@ -37,7 +37,6 @@ import yaml
 import pinnlab as pl
 from pinnlab.cli import main as cli_main
 from pinnlab.equations import get_equation
-from pinnlab.run.teng import solve_teng
 
 ROOT = Path(__file__).resolve().parent.parent
 U0 = "cosh(3*sin(x))*sinh(sin(y))/25"
@@ -89,13 +88,13 @@ def _reference_errors(predict, times: list[float], t_end: float, n: int = 64) ->
 def run_teng(name: str, overrides: list[str], out: Path) -> dict[str, Any]:
     path, extra = TENG_CASES[name]
     start = time.perf_counter()
-    result = solve_teng(ROOT / path, out=out / name, overrides=[*extra, *overrides], progress=False)
+    result = pl.solve(ROOT / path, out=out / name, overrides=[*extra, *overrides], progress=False)
     m = result.metrics
     cfg = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     t = cfg["teng"]
     return {
         "case": name, "method": m["method"], "problem": m["problem"], "config": path, "overrides": extra + overrides,
-        "t_end": m["t_end"], "dt": m["dt"], "steps": m["steps"], "points": m["points"],
+        "t_end": m["t_end"], "dt": m["dt"], "steps": m["time_steps"], "points": m["points"],
         "parameters": m["parameters"], "subset": t["projection"]["subset"],
         "iterations": t["projection"]["iterations"], "network": f"{cfg['model']['width']}x{cfg['model']['depth']}"
                                                                  f" h{cfg['model']['harmonics']}",

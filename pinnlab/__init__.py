@@ -4,10 +4,9 @@ from pinnlab.errors import ConfigError, PinnlabError, SolverError, SpecError
 from pinnlab.run import load, solve
 from pinnlab.run.solution import Solution
 from pinnlab.spec import PDE, Boundary, Coordinate, Data, Dirichlet, Initial, Neumann, Periodic, Problem
-
-__version__ = "0.1.0"
+from pinnlab.version import __version__
 
 __all__ = [
     "PDE", "Boundary", "ConfigError", "Coordinate", "Data", "Dirichlet", "Initial", "Neumann", "Periodic",
-    "PinnlabError", "Problem", "Solution", "SolverError", "SpecError", "load", "solve",
+    "PinnlabError", "Problem", "Solution", "SolverError", "SpecError", "__version__", "load", "solve",
 ]

@@ -6,80 +6,63 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 from pinnlab.errors import PinnlabError
 
 
 def _solve(args: argparse.Namespace) -> int:
     from pinnlab.run import solve
-    from pinnlab.run.teng import is_teng_file, solve_teng_cli
 
-    if is_teng_file(args.config):
-        return solve_teng_cli(args)
     solution = solve(args.config, out=args.out, overrides=args.set, device=args.device, resume=args.resume,
                      progress=False if args.quiet else None)
     m = solution.metrics
     errors = ", ".join(f"{k} {v:.3e}" for k, v in m.get("rel_l2", {}).items())
     print(f"run directory: {solution.run_dir}")
-    print(f"steps {m['steps']}, wall time {m['wall_time_s']:.1f} s, loss {m['loss']:.3e}"
-          + (f", rel. L2: {errors}" if errors else ""))
+    if m.get("mode") == "teng":
+        print(f"{m['method']}: {m['time_steps']} steps of dt {m['dt']}, wall time {m['wall_time_s']:.1f} s, "
+              f"initial fit {m['initial_fit']['relative']:.2e}"
+              + (f", rel. L2 at t = {m['t_end']:g}: {errors}" if errors else ""))
+    else:
+        print(f"steps {m['steps']}, wall time {m['wall_time_s']:.1f} s, loss {m['loss']:.3e}"
+              + (f", rel. L2: {errors}" if errors else ""))
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from pinnlab.config import load_config
-    from pinnlab.config.build import (
-        check_faces,
-        geometry_of,
-        model_from_config,
-        problem_from_config,
-        program_from_config,
-    )
+    from pinnlab.config import TengRunConfig, load_config
+    from pinnlab.config.build import problem_from_config
     from pinnlab.errors import ConfigError
-    from pinnlab.nn import parameters_of
-    from pinnlab.run.teng import is_teng_file
-    from pinnlab.run.trainer import FIXED_METHODS
-    from pinnlab.sampling import sampler_names
+    from pinnlab.run import default_dtype, make_setup
+    from pinnlab.run.api import dtype_of
     from pinnlab.solvers import make_solver
 
-    if is_teng_file(args.config):
-        return _validate_teng(args)
     cfg = load_config(args.config, args.set)
     problem = problem_from_config(cfg.problem, args.config)
-    geometry = geometry_of(problem, args.config)
-    program = program_from_config(cfg, problem, args.config)
-    check_faces(program, geometry, args.config)
-    params = parameters_of(model_from_config(cfg.model, problem, geometry, None, args.config))
-    for k, stage in enumerate(cfg.stages()):
-        options = dict(stage)
-        try:
-            make_solver(options.pop("name"), **options).init(params)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{args.config}: solver stage {k + 1} ('{stage['name']}'): {exc}") from None
-    methods = [*FIXED_METHODS, *(s for s in sampler_names() if s != "fixed")]
-    if cfg.sampling.method not in methods:
-        raise ConfigError(f"{args.config}: key 'sampling.method': unknown method '{cfg.sampling.method}' "
-                          f"(methods: {', '.join(methods)})")
-    terms = ", ".join(program.terms)
-    print(f"{args.config}: OK ({problem.name}: coordinates {problem.pde.columns if len(problem.pde.columns) <= 6 else len(problem.pde.columns)}, "
-          f"fields {problem.pde.fields}, terms {terms})")
-    return 0
-
-
-def _validate_teng(args: argparse.Namespace) -> int:
-    from pinnlab.config import apply_overrides, read_yaml
-    from pinnlab.config.build import problem_from_config
-    from pinnlab.run.teng import parse_teng_config, periodic_setup
-
-    cfg = parse_teng_config(apply_overrides(read_yaml(args.config), args.set), args.config)
-    periodic_setup(problem_from_config(cfg.problem, args.config), args.config)
-    print(f"{args.config}: OK (TENG, integrator {cfg.teng.integrator}, dt {cfg.teng.dt})")
+    with default_dtype(dtype_of(cfg)):
+        setup = make_setup(cfg, problem, torch.device("cpu"), args.config)
+        params = setup.initial_params()
+        for k, stage in enumerate(setup.stages):
+            options = dict(stage)
+            try:
+                make_solver(options.pop("name"), **options).init(params)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{args.config}: solver stage {k + 1} ('{stage['name']}'): {exc}") from None
+    if isinstance(cfg, TengRunConfig):
+        print(f"{args.config}: OK (TENG, integrator {cfg.teng.integrator}, dt {cfg.teng.dt}, "
+              f"{setup.stages[1]['steps']} steps)")
+        return 0
+    pde = problem.pde
+    columns = pde.columns if len(pde.columns) <= 6 else len(pde.columns)
+    terms = ", ".join(setup.program.terms)
+    print(f"{args.config}: OK ({problem.name}: coordinates {columns}, fields {pde.fields}, terms {terms})")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     from pinnlab.autodiff import backend_names
     from pinnlab.equations import equation_entries
-    from pinnlab.sampling import sampler_names
+    from pinnlab.run.setup import sampling_methods
     from pinnlab.solvers import solver_names
 
     print("equations:")
@@ -87,7 +70,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  {entry.name:<16} {entry.summary}")
     print("solvers:     " + ", ".join(solver_names()))
     print("derivatives: " + ", ".join(backend_names()))
-    print("samplers:    uniform, sobol, lhs" + "".join(f", {s}" for s in sampler_names() if s != "fixed"))
+    print("samplers:    " + ", ".join(sampling_methods()))
     return 0
 
 
@@ -104,8 +87,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _points_per_axis(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"every axis needs at least 2 points (the two ends), got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from pinnlab.version import __version__
+
     parser = argparse.ArgumentParser(prog="pinnlab", description="Physics-informed neural network solver.")
+    parser.add_argument("--version", action="version", version=f"pinnlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("solve", help="solve the problem of a YAML configuration")
     p.add_argument("config")
@@ -124,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=_list)
     e = sub.add_parser("export", help="write the VTK output of a run again")
     e.add_argument("run_dir")
-    e.add_argument("--resolution", type=int, nargs="+")
-    e.add_argument("--frames", type=int)
+    e.add_argument("--resolution", type=_points_per_axis, nargs="+", metavar="N",
+                   help="grid points per axis (one number, or one per axis; at least 2)")
+    e.add_argument("--frames", type=_points_per_axis, metavar="K", help="frames of a time series (at least 2)")
     e.add_argument("--out")
     e.set_defaults(func=_export)
     return parser
@@ -140,8 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     except PinnlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: a checkpoint was saved; continue with --resume --out RUN_DIR", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        run_dir = getattr(exc, "run_dir", None)
+        if run_dir is not None and getattr(exc, "saved", False):
+            config = getattr(args, "config", "CONFIG")
+            print(f"interrupted: a checkpoint was saved in '{run_dir}'; continue with\n"
+                  f"  pinnlab solve {config} --out {run_dir} --resume", file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
         return 130
 
 

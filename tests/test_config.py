@@ -17,6 +17,7 @@ from pinnlab.config.build import (
     problem_from_config,
     program_from_config,
 )
+from pinnlab.equations import get_equation
 from pinnlab.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,7 +218,8 @@ def test_builtin_with_parameters_options_and_conditions():
 
 
 @pytest.mark.parametrize("problem, message", [
-    ({"equation": "heat1dd"}, "cfg.yaml: problem: unknown equation 'heat1dd' (did you mean 'heat1d'?); built-in:"),
+    ({"equation": "heat1dd"}, "cfg.yaml: problem: unknown equation 'heat1dd'; built-in: allen_cahn1d, "),
+    ({"equation": "heat1dd"}, "taylor_green2d (did you mean 'heat1d'?)"),
     ({"equation": "heat", "options": {"dimm": 2}}, "equation 'heat': bad option"),
     ({"equation": "heat1d", "parameters": {"kk": 1}}, "unknown parameter 'kk' (did you mean 'k'?)"),
     ({"pde": {"coordinates": ["x"], "fields": ["u"], "equations": {"e": "u_xx + nuu"}}, "domain": {"x": [0, 1]}},
@@ -273,6 +275,7 @@ def test_model_errors(section, message):
     ({"sampling": {"points": {"walls": 5}}}, "key 'sampling.points.walls': no such term (terms: interior, initial,"),
     ({"loss": {"weights": {"intial": 2}}}, "key 'loss.weights.intial': no such term (did you mean 'initial'?)"),
     ({"derivatives": {"method": "taylr"}}, "key 'derivatives.method': unknown derivative method 'taylr'; available:"),
+    ({"derivatives": {"method": "taylr"}}, "autograd, stde, taylor (did you mean 'taylor'?)"),
 ])
 def test_program_errors(section, message):
     cfg = parse_config({**HEAT, **section})
@@ -283,8 +286,22 @@ def test_program_errors(section, message):
 def test_point_counts_per_term():
     cfg = parse_config({**HEAT, "derivatives": {"method": "autograd"},
                         "sampling": {"interior": 11, "boundary": 7, "initial": 5, "points": {"boundary": 3}}})
-    program = program_from_config(cfg, problem_from_config(cfg.problem))
+    problem = problem_from_config(cfg.problem)
+    program = program_from_config(cfg, problem)
     assert {k: v.n for k, v in program.point_sets.items()} == {"interior": 11, "initial": 5, "boundary": 3}
+    assert program.problem.conditions["boundary"].points == 3
+    assert problem.conditions["boundary"].points is None  # the problem given is left as it was
+
+
+def test_builtin_problem_is_not_changed_by_a_config():
+    fresh = get_equation("heat1d")
+    cfg = parse_config({"problem": {"equation": "heat1d", "parameters": {"k": 0.5}, "domain": {"t": [0, 2], "x": [0, 1]},
+                                    "exact": {"u": "0*x"}}, "train": {"steps": 1}})
+    problem = problem_from_config(cfg.problem)
+    assert problem.pde.parameters == {"k": 0.5} and problem.domain == {"t": [0, 2], "x": [0, 1]}
+    assert problem.exact == {"u": "0*x"} and set(problem.conditions) == set(fresh.conditions)
+    again = get_equation("heat1d")
+    assert again.pde.parameters == fresh.pde.parameters and again.exact == fresh.exact
 
 
 # -- pinnlab validate ------------------------------------------------------------------------------------------
@@ -292,11 +309,6 @@ def test_point_counts_per_term():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_validate(cli, path):
-    from pinnlab.run.teng import is_teng_file, parse_teng_config
-
-    if is_teng_file(path):  # time-evolving natural gradient runs have their own schema
-        parse_teng_config(read_yaml(path), str(path))
-        return
     code, out, err = cli("validate", path)
     assert code == 0, err
     assert out.startswith(f"{path}: OK (")
@@ -304,9 +316,9 @@ def test_shipped_configs_validate(cli, path):
 
 @pytest.mark.parametrize("text, pieces", [
     ("problem:\n  equation: heat1d\ntrain:\n  stesp: 10\n", ["unknown key 'train.stesp' (did you mean 'steps'?)"]),
-    ("problem:\n  equation: heat1dd\ntrain: {steps: 3}\n", ["unknown equation 'heat1dd' (did you mean 'heat1d'?)"]),
+    ("problem:\n  equation: heat1dd\ntrain: {steps: 3}\n", ["unknown equation 'heat1dd'; built-in:", "(did you mean 'heat1d'?)"]),
     ("problem: {equation: heat1d}\nsolver: {name: adamm}\ntrain: {steps: 3}\n",
-     ["solver stage 1 ('adamm'): unknown solver 'adamm'; available:", "adam", "lbfgs"]),
+     ["solver stage 1 ('adamm'): unknown solver 'adamm'; available:", "lbfgs", "(did you mean 'adam'?)"]),
     ("problem: {equation: heat1d}\nsolver: {name: adam, lr: 1, momentum: 2}\ntrain: {steps: 3}\n",
      ["solver stage 1 ('adam'):", "momentum"]),
     ("problem: {equation: heat1d}\nsolver: {name: adam, lr: fast}\ntrain: {steps: 3}\n",

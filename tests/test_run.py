@@ -284,7 +284,8 @@ def test_resume_after_ctrl_c_matches_uninterrupted_run(tmp_path, tiny, write_yam
     code, _, err = cli("solve", cfg, "--out", run)
     monkeypatch.setattr(run_module.Trainer, "_one_step", original)
     assert code == 130
-    assert err.strip().endswith("interrupted: a checkpoint was saved; continue with --resume --out RUN_DIR")
+    assert f"interrupted: a checkpoint was saved in '{run}'; continue with" in err
+    assert err.strip().endswith(f"pinnlab solve {cfg} --out {run} --resume")
     assert rd.load_checkpoint(run / rd.CHECKPOINT)["step"] == step + 1 and not (run / rd.MODEL).exists()
     code, _, err = cli("solve", cfg, "--out", run, "--resume")
     assert code == 0, err

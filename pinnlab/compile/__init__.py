@@ -2,13 +2,13 @@
 
 from pinnlab.compile.data import load_data
 from pinnlab.compile.evaluate import TORCH_OPS, TorchOps, evaluate
-from pinnlab.compile.evolution import EvolutionOperator
+from pinnlab.compile.evolution import EvolutionObjective, EvolutionOperator
 from pinnlab.compile.exact import exact_function
 from pinnlab.compile.objective import Objective
 from pinnlab.compile.program import Batch, PointSet, ResidualProgram, Term
 from pinnlab.compile.transform import OutputTransform
 
 __all__ = [
-    "TORCH_OPS", "Batch", "EvolutionOperator", "Objective", "OutputTransform", "PointSet", "ResidualProgram",
+    "TORCH_OPS", "Batch", "EvolutionObjective", "EvolutionOperator", "Objective", "OutputTransform", "PointSet", "ResidualProgram",
     "Term", "TorchOps", "evaluate", "exact_function", "load_data",
 ]

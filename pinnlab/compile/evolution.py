@@ -7,13 +7,15 @@ so ``d_t u = 0`` there and the residual of equation i is exactly ``G_i[u]``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
+from torch.func import functional_call
 
 from pinnlab.autodiff import Backend
 from pinnlab.compile.program import Batch, ResidualProgram
+from pinnlab.nn.model import BoundModel
 from pinnlab.spec import Problem
 from pinnlab.spec.evolution import evolution_form
 from pinnlab.spec.pde import PDE
@@ -46,4 +48,34 @@ class EvolutionOperator:
         return g @ self._matrix.to(g).T
 
 
-__all__ = ["EvolutionOperator"]
+
+class EvolutionObjective:
+    """What a time stepper of u_t = F[u] needs at the current quadrature points.
+
+    ``values(params)`` and ``rate(params, t)`` are (N, fields) at ``points`` (N, spatial dims);
+    ``initial()`` is the initial value there; every point has the quadrature weight ``weight``.
+    ``module`` is the network of the spatial coordinates the parameters belong to.
+    """
+
+    def __init__(self, operator: EvolutionOperator, module: torch.nn.Module, points: Tensor, weight: float,
+                 initial: Callable[[Tensor], Tensor] | None = None, step: int = 0):
+        self.operator, self.module, self.points, self.weight = operator, module, points, float(weight)
+        self._initial = initial
+        self.step = step
+
+    def values(self, params: Mapping[str, Tensor]) -> Tensor:
+        with torch.no_grad():
+            return functional_call(self.module, dict(params), (self.points,))
+
+    def rate(self, params: Mapping[str, Tensor], t: float) -> Tensor:
+        """F[u_θ] at the points and time ``t`` (detached)."""
+        frozen = {k: v.detach() for k, v in params.items()}
+        return self.operator(BoundModel(self.module, frozen), self.points, t, self.step).detach()
+
+    def initial(self) -> Tensor:
+        if self._initial is None:
+            raise ValueError("this evolution objective has no initial value")
+        return self._initial(self.points)
+
+
+__all__ = ["EvolutionObjective", "EvolutionOperator"]

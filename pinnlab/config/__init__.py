@@ -1,18 +1,19 @@
 """Configuration: the schema with its friendly errors, and the construction of a run's objects from it."""
 
 from pinnlab.config.schema import (
+    AnyRunConfig,
     ModelConfig,
     ProblemConfig,
     RunConfig,
-    apply_overrides,
+    TengRunConfig,
     format_validation_error,
+    is_teng_config,
     load_config,
     parse_config,
-    read_yaml,
-    yaml_load,
 )
+from pinnlab.config.yaml_io import apply_overrides, read_yaml, yaml_load
 
 __all__ = [
-    "ModelConfig", "ProblemConfig", "RunConfig", "apply_overrides", "format_validation_error", "load_config",
-    "parse_config", "read_yaml", "yaml_load",
+    "AnyRunConfig", "ModelConfig", "ProblemConfig", "RunConfig", "TengRunConfig", "apply_overrides",
+    "format_validation_error", "is_teng_config", "load_config", "parse_config", "read_yaml", "yaml_load",
 ]

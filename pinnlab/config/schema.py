@@ -7,39 +7,25 @@ every key and default is listed in ``docs/configuration.md``.
 
 from __future__ import annotations
 
-import copy
-import difflib
-import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pinnlab.errors import ConfigError
+from pinnlab.config.yaml_io import apply_overrides, read_yaml
+from pinnlab.errors import ConfigError, did_you_mean
+from pinnlab.solvers.teng.integrators import get_tableau
 
 
-class _YAMLLoader(yaml.SafeLoader):
-    """Safe YAML with YAML 1.2 booleans and floats: a condition's ``on:`` key stays a string, ``1e-3`` is a number."""
-
-
-_YAMLLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_YAMLLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                  list("tTfF"))
-_YAMLLoader.add_implicit_resolver(  # tried after the int resolver, so plain integers stay ints
-    "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
-               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."),
-)
-
-
-def yaml_load(text: str) -> Any:
-    """Parse YAML text safely (no tags that build objects; YAML 1.2 booleans and floats)."""
-    return yaml.load(text, Loader=_YAMLLoader)
+def check_resolution(v: list[int] | int | None) -> list[int] | int | None:
+    """A grid needs at least the two end points on every axis."""
+    values = [] if v is None else (v if isinstance(v, list) else [v])
+    if not values and isinstance(v, list):
+        raise ValueError("give one number of points per axis, or one for all axes")
+    if any(n < 2 for n in values):
+        raise ValueError(f"every axis needs at least 2 points (the two ends), got {v}")
+    return v
 
 
 class Section(BaseModel):
@@ -111,7 +97,7 @@ class StageConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     name: str
-    steps: int = Field(ge=0)
+    steps: int = Field(ge=1)
 
 
 class SolverConfig(BaseModel):
@@ -140,7 +126,7 @@ class SolverConfig(BaseModel):
 
 
 class TrainConfig(Section):
-    steps: int | None = Field(None, ge=0)
+    steps: int | None = Field(None, ge=1)
     seed: int = 0
     dtype: Literal["float32", "float64"] = "float32"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -159,15 +145,17 @@ class OutputConfig(Section):
     plots: bool = True
     vectors: dict[str, list[str]] = {}
 
+    @field_validator("resolution")
+    @classmethod
+    def two_points_per_axis(cls, v: list[int] | int | None) -> list[int] | int | None:
+        return check_resolution(v)
 
-class RunConfig(Section):
+
+class RunBase(Section):
+    """What every run has: a name, the problem, training settings and output."""
+
     name: str | None = None
     problem: ProblemConfig
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    derivatives: DerivativesConfig = Field(default_factory=DerivativesConfig)
-    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
-    solver: SolverConfig = Field(default_factory=lambda: SolverConfig(name="adam"))
     train: TrainConfig = Field(default_factory=TrainConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
@@ -178,6 +166,17 @@ class RunConfig(Section):
             raise ValueError("name must be a plain, non-empty name without slashes")
         return v
 
+
+class RunConfig(RunBase):
+    """A PINN run (the default; ``mode: pinn`` may be written): a network of all coordinates trained on the
+    residuals of every term."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    derivatives: DerivativesConfig = Field(default_factory=DerivativesConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    solver: SolverConfig = Field(default_factory=lambda: SolverConfig(name="adam"))
+
     @model_validator(mode="after")
     def steps_known(self) -> RunConfig:
         self.stages()  # a ValueError here (no number of steps) becomes a validation error
@@ -185,6 +184,82 @@ class RunConfig(Section):
 
     def stages(self) -> list[dict[str, Any]]:
         return self.solver.stage_list(self.train.steps)
+
+
+class FitStageConfig(Section):
+    """Least-squares iterations on random parameter subsets (see :func:`pinnlab.solvers.teng.fit_subset`)."""
+
+    iterations: int = Field(5, ge=0)
+    subset: int | None = Field(1024, ge=1)
+    damping: float = Field(0.0, ge=0)
+    rcond: float | None = Field(1e-6, gt=0)
+    tol: float = Field(0.0, ge=0)
+
+
+def _default_initial_stages() -> list[FitStageConfig]:
+    return [FitStageConfig(iterations=200, damping=1e-3, rcond=None), FitStageConfig(iterations=400)]
+
+
+class InitialFitConfig(Section):
+    """Fit of the network to the initial condition: stages run in order, each on a freshly shifted grid."""
+
+    stages: list[FitStageConfig] = Field(default_factory=_default_initial_stages, min_length=1)
+
+
+class TengModelConfig(Section):
+    """MLP of the spatial coordinates behind an exact periodic embedding (cos, sin of each coordinate)."""
+
+    width: int = Field(40, ge=1)
+    depth: int = Field(6, ge=1)
+    activation: str = "tanh"
+    harmonics: int = Field(1, ge=1)
+
+
+class TengConfig(Section):
+    """Time stepping: the integrator, step size, quadrature grid and least-squares projections."""
+
+    integrator: str = "heun"
+    dt: float = Field(gt=0)
+    t_end: float | None = None
+    points: int | list[int] = 64
+    random_offset: bool = True
+    projection: FitStageConfig = Field(default_factory=FitStageConfig)
+    initial_fit: InitialFitConfig = Field(default_factory=InitialFitConfig)
+    derivatives: Literal["autograd", "taylor"] = "autograd"
+
+
+class TengTrainConfig(TrainConfig):
+    """TENG's least-squares projections run in float64; errors are measured every 10 steps by default."""
+
+    dtype: Literal["float64"] = "float64"
+    eval_every: int = Field(10, ge=1)
+
+
+class TengOutputConfig(OutputConfig):
+    resolution: list[int] | int | None = 128
+
+
+class TengRunConfig(RunBase):
+    """A TENG run (``mode: teng``): a network of the spatial coordinates advanced in time."""
+
+    mode: Literal["teng"] = "teng"
+    model: TengModelConfig = Field(default_factory=TengModelConfig)
+    teng: TengConfig
+    train: TengTrainConfig = Field(default_factory=TengTrainConfig)
+    output: TengOutputConfig = Field(default_factory=TengOutputConfig)
+
+    @model_validator(mode="after")
+    def known_integrator(self) -> TengRunConfig:
+        get_tableau(self.teng.integrator)  # a ValueError with a hint becomes a validation error
+        return self
+
+
+AnyRunConfig = RunConfig | TengRunConfig
+
+
+def is_teng_config(data: Mapping[str, Any]) -> bool:
+    """Whether a configuration mapping asks for a TENG run (``mode: teng`` or a ``teng:`` section)."""
+    return data.get("mode") == "teng" or ("teng" in data and data.get("mode") is None)
 
 
 def _valid_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
@@ -208,92 +283,42 @@ def _valid_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
     return list(getattr(current, "model_fields", {}) or [])
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
+def format_validation_error(exc: ValidationError, source: str, schema: type[BaseModel] = RunConfig) -> str:
     """One paragraph per problem: file, key path, reason and a hint."""
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         path = ".".join(str(p) for p in loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            valid = _valid_keys(RunConfig, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else (f" (valid keys: {', '.join(valid)})" if valid else "")
-            lines.append(f"{source}: unknown key '{path}'{hint}")
+            valid = _valid_keys(schema, loc[:-1])
+            lines.append(f"{source}: unknown key '{path}'{did_you_mean(loc[-1], valid, listing='valid keys')}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"{source}: key '{path}': {msg}" if loc else f"{source}: {msg}")
     return "\n".join(lines)
 
 
-def parse_config(data: Any, source: str = "<config>") -> RunConfig:
-    """Validate a config dict; raise :class:`ConfigError` naming ``source``, key and reason."""
+def parse_config(data: Any, source: str = "<config>") -> AnyRunConfig:
+    """Validate a config dict (a PINN run, or a TENG run with ``mode: teng``); raise :class:`ConfigError`
+    naming ``source``, key and reason."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping of sections, got {type(data).__name__}")
+    schema: type[RunBase] = RunConfig
+    if data.get("mode", "pinn") == "pinn" and "mode" in data:
+        data = {k: v for k, v in data.items() if k != "mode"}
+    elif data.get("mode") not in (None, "teng"):
+        raise ConfigError(f"{source}: key 'mode': unknown mode '{data['mode']}' (modes: pinn, teng)")
+    if is_teng_config(data):
+        if "teng" not in data:
+            raise ConfigError(f"{source}: 'mode: teng' needs a 'teng' section (with at least 'dt')")
+        schema = TengRunConfig
     try:
-        return RunConfig.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, schema)) from None
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file into a dict (ConfigError on a missing file or malformed YAML)."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: file not found")
-    try:
-        data = yaml_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
-    if data is None:
-        raise ConfigError(f"{path}: the file is empty")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-    return data
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> dict[str, Any]:
-    """Apply ``KEY.PATH=VALUE`` overrides (values parsed as YAML scalars/lists)."""
-    data = copy.deepcopy(data)
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"{source}: '{item}' is not of the form key.path=value")
-        key, raw = item.split("=", 1)
-        parts = [p for p in key.strip().split(".") if p]
-        if not parts:
-            raise ConfigError(f"{source}: empty key in '{item}'")
-        try:
-            value = yaml_load(raw)
-        except yaml.YAMLError:
-            value = raw
-        node = data
-        for part in parts[:-1]:
-            if isinstance(node, list):
-                try:
-                    node = node[int(part)]
-                except (ValueError, IndexError):
-                    raise ConfigError(f"{source}: '{key}': '{part}' is not a valid list index") from None
-                continue
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, (dict, list)):
-                raise ConfigError(f"{source}: '{key}': '{part}' is a value, not a section")
-            node = nxt
-        last = parts[-1]
-        if isinstance(node, list):
-            try:
-                node[int(last)] = value
-            except (ValueError, IndexError):
-                raise ConfigError(f"{source}: '{key}': '{last}' is not a valid list index") from None
-        else:
-            node[last] = value
-    return data
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+def load_config(path: str | Path, overrides: list[str] | None = None) -> AnyRunConfig:
     """Read, override and validate a YAML configuration file."""
     data = apply_overrides(read_yaml(path), overrides or [])
     return parse_config(data, str(path))

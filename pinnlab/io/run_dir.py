@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,19 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def write_config(run_dir: Path, config: Mapping[str, Any]) -> Path:
+    """Write the resolved configuration. An existing, different ``config.yaml`` (a resumed run with
+    other settings) is kept as ``config.N.yaml``, N = 1, 2, ...: config.yaml always describes the
+    settings of the latest run into the directory."""
     path = run_dir / CONFIG
-    path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    text = yaml.safe_dump(dict(config), sort_keys=False)
+    if path.exists() and path.read_text() != text:
+        k = 1
+        while (run_dir / f"config.{k}.yaml").exists():
+            k += 1
+        os.replace(path, run_dir / f"config.{k}.yaml")
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
     return path
 
 
@@ -52,10 +64,16 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 class HistoryWriter:
-    """Appends rows to history.csv; new columns (e.g. a later solver's diagnostics) widen the file."""
+    """Appends rows to history.csv; new columns (e.g. a later solver's diagnostics) widen the file.
 
-    def __init__(self, path: Path, resume: bool = False):
+    The file is rewritten at least every ``flush_seconds`` while rows arrive, so it can be read
+    (and plotted) while a run goes on.
+    """
+
+    def __init__(self, path: Path, resume: bool = False, flush_seconds: float = 5.0):
         self.path = path
+        self.flush_seconds = float(flush_seconds)
+        self._flushed = time.monotonic()
         self.rows: list[dict[str, Any]] = []
         if resume and path.exists():
             with path.open() as fh:
@@ -71,8 +89,11 @@ class HistoryWriter:
             if key not in self.columns:
                 self.columns.append(key)
         self.rows.append(dict(row))
+        if time.monotonic() - self._flushed >= self.flush_seconds:
+            self.flush()
 
     def flush(self) -> None:
+        self._flushed = time.monotonic()
         tmp = self.path.with_suffix(".tmp")
         with tmp.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=self.columns, restval="")

@@ -11,7 +11,6 @@ import torch
 
 from pinnlab.compile import exact_function
 from pinnlab.geometry import Geometry, TimeSpace
-from pinnlab.nn import PINNModel
 from pinnlab.spec import Problem
 
 
@@ -22,7 +21,7 @@ class Solution:
     ``predict(points)`` takes an (N, len(coords)) array and returns (N, len(fields)).
     """
 
-    def __init__(self, problem: Problem, model: PINNModel, geometry: Geometry, config: dict[str, Any] | None = None,
+    def __init__(self, problem: Problem, model: torch.nn.Module, geometry: Geometry, config: dict[str, Any] | None = None,
                  run_dir: Path | None = None, metrics: dict[str, Any] | None = None):
         self.problem = problem
         self.model = model.eval()
@@ -41,7 +40,7 @@ class Solution:
         return list(self.problem.pde.fields)
 
     def _param(self) -> torch.Tensor:
-        return next(iter(self.model.body.parameters()))
+        return next(iter(self.model.parameters()))
 
     def predict(self, points: Any, batch_size: int = 32768) -> np.ndarray:
         """Field values at ``points`` (N, D) as a float64 numpy array (N, F)."""

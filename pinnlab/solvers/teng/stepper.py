@@ -1,294 +1,134 @@
 """TENG: time-evolving natural gradient (Chen, McCarran, Vizcaino, Soljačić, Luo, ICML 2024).
 
 A network u_θ(x) of the spatial coordinates holds the solution at one time. Each time step
-is an explicit Runge–Kutta step (:mod:`pinnlab.integrators`) in function space: every stage
-target (e.g. ``u + dt F[u]`` for Euler) is matched by a few Gauss–Newton iterations on the
-residual ``u_θ - target`` at quadrature points, each a float64 least-squares solve for a
-random subset of the parameters (redrawn every iteration). Quadrature: a uniform grid on
-the periodic box, shifted by a random offset every step, with equal (trapezoid) weights.
+is an explicit Runge–Kutta step (:mod:`pinnlab.solvers.teng.integrators`) in function space:
+every stage target (e.g. ``u + dt F[u]`` for Euler) is matched by a few Gauss–Newton
+iterations on the residual ``u_θ - target`` at quadrature points, each a float64 least-squares
+solve for a random subset of the parameters (redrawn every iteration, see
+:func:`~pinnlab.solvers.teng.fit.fit_subset`).
+
+Two solvers the trainer drives like any other: ``teng_fit`` fits u_θ to the initial value (one
+fit stage per step) and ``teng`` advances it by one time step per step. Both see the problem
+only through an evolution objective (:class:`pinnlab.compile.EvolutionObjective`): the values
+and rates F[u_θ] at the current quadrature points, the initial value there, and the
+quadrature weight. Their state holds the random generator of the parameter subsets, and for
+``teng`` the time.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch.func import functional_call
+from torch import Tensor
 
-from pinnlab.compile import EvolutionOperator
-from pinnlab.nn.model import BoundModel
-from pinnlab.solvers.least_squares import DenseLeastSquares, ParamLayout, detached, rowwise_jacobian
-from pinnlab.solvers.teng.integrators import ButcherTableau, rk_step
-
-Params = dict[str, Tensor]
+from pinnlab.errors import SolverError
+from pinnlab.solvers.base import Params, Solver, register_solver
+from pinnlab.solvers.teng.fit import FitResult, FitStage, fit_subset
+from pinnlab.solvers.teng.integrators import ButcherTableau, get_tableau, rk_step
 
 
-class PeriodicGrid:
-    """``n_i`` equispaced points per axis on the box ``[low_i, high_i)``, optionally shifted by a random offset."""
-
-    def __init__(self, low: Sequence[float], high: Sequence[float], n: Sequence[int], dtype=torch.float64,
-                 device: torch.device | str = "cpu"):
-        if not (len(low) == len(high) == len(n)) or any(k < 1 for k in n):
-            raise ValueError("low, high and n must have one entry per axis, with n >= 1")
-        self.low = torch.as_tensor(low, dtype=dtype, device=device)
-        self.span = torch.as_tensor(high, dtype=dtype, device=device) - self.low
-        self.n = list(n)
-        axes = [torch.arange(k, dtype=dtype, device=device) / k for k in self.n]
-        self.unit = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, len(self.n))
-        self.weight = float(self.span.prod()) / self.unit.shape[0]
-
-    def __len__(self) -> int:
-        return self.unit.shape[0]
-
-    def points(self, generator: torch.Generator | None = None) -> Tensor:
-        """The grid (N, d); with a generator, shifted by a uniform offset within one cell."""
-        unit = self.unit
-        if generator is not None:
-            shift = torch.rand(len(self.n), generator=generator, dtype=unit.dtype) / torch.tensor(self.n)
-            unit = unit + shift.to(unit.device)
-        return self.low + unit * self.span
+def _fit_stage(spec: FitStage | Mapping[str, Any]) -> FitStage:
+    if isinstance(spec, FitStage):
+        return spec
+    try:
+        return FitStage(**dict(spec))
+    except TypeError as exc:
+        raise ValueError(f"fit stage {dict(spec)}: {exc}") from None
 
 
-# ---------------------------------------------------------------------------------------------
-# Least squares over a random subset of the parameters
-# ---------------------------------------------------------------------------------------------
+def _check(objective: Any, name: str) -> None:
+    if not all(hasattr(objective, a) for a in ("values", "rate", "points", "weight", "module")):
+        raise SolverError(f"the '{name}' solver advances evolution equations u_t = F[u]; use it through a "
+                          "'mode: teng' configuration")
 
 
-class SubsetJacobian:
-    """Columns of the Jacobian d u_θ(x_i)_f / d θ_c for chosen flat parameter indices c.
-
-    Row-wise networks whose parameters all sit in ``nn.Linear`` layers (each called once per
-    forward) use per-sample outer products: one forward pass records every layer's input
-    ``a`` and output ``z``, one backward pass per field gives ``g = du/dz`` row by row, and the
-    column of weight entry (o, j) is ``g[:, o] * a[:, j]`` (bias: ``g[:, o]``). Other models fall
-    back to per-point gradients (:func:`pinnlab.solvers.least_squares.rowwise_jacobian`). Rows are
-    ordered point-major: (N * fields, len(columns)).
-    """
-
-    def __init__(self, model: nn.Module, layout: ParamLayout, chunk: int = 4096):
-        self.model, self.layout, self.chunk = model, layout, chunk
-        linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
-        self.modules: list[nn.Linear] = []
-        layer, row, col = [], [], []
-        for name, shape in zip(layout.names, layout.shapes):
-            owner, _, kind = name.rpartition(".")
-            module = linears.get(owner)
-            if module is None or kind not in ("weight", "bias"):
-                self.modules = []
-                break
-            if module not in self.modules:
-                self.modules.append(module)
-            index = self.modules.index(module)
-            if kind == "weight":
-                o, j = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
-            else:
-                o, j = torch.arange(shape[0]), torch.full(shape, -1)
-            layer.append(torch.full((o.numel(),), index))
-            row.append(o.reshape(-1))
-            col.append(j.reshape(-1))
-        self.fast = bool(self.modules)
-        if self.fast:
-            self.layer, self.row, self.col = torch.cat(layer), torch.cat(row), torch.cat(col)
-
-    def __call__(self, params: Mapping[str, Tensor], x: Tensor, columns: Tensor) -> Tensor:
-        if self.fast:
-            out = self._outer_products(params, x, columns)
-            if out is not None:
-                return out
-        return self._per_point(params, x, columns)
-
-    def _outer_products(self, params: Mapping[str, Tensor], x: Tensor, columns: Tensor) -> Tensor | None:
-        records: dict[nn.Module, list[tuple[Tensor, Tensor]]] = {m: [] for m in self.modules}
-
-        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-            records[module].append((inputs[0].detach(), output))
-
-        handles = [m.register_forward_hook(hook) for m in self.modules]
-        try:
-            with torch.enable_grad():
-                leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
-                out = functional_call(self.model, leaves, (x,))
-        finally:
-            for h in handles:
-                h.remove()
-        if any(len(r) != 1 for r in records.values()) or out.dim() != 2:
-            return None
-        acts = [records[m][0][0] for m in self.modules]
-        zs = [records[m][0][1] for m in self.modules]
-        columns = columns.cpu()
-        layer, row, col = self.layer[columns], self.row[columns], self.col[columns]
-        groups = [(torch.nonzero(layer == i).squeeze(1), row[layer == i], col[layer == i])
-                  for i in range(len(self.modules))]
-        n, fields = out.shape
-        jac = x.new_empty(n, fields, len(columns))
-        for f in range(fields):
-            grads = torch.autograd.grad(out[:, f].sum(), zs, retain_graph=f < fields - 1)
-            for (pos, o, j), a, g in zip(groups, acts, grads):
-                if len(pos) == 0:
-                    continue
-                pos, o, j = pos.to(x.device), o.to(x.device), j.to(x.device)
-                values = g[:, o]
-                weights = j >= 0
-                values[:, weights] *= a[:, j[weights]]
-                jac[:, f, pos] = values
-        return jac.reshape(n * fields, len(columns))
-
-    def _per_point(self, params: Mapping[str, Tensor], x: Tensor, columns: Tensor) -> Tensor:
-        def one_point(p: Mapping[str, Tensor], row: dict[str, Tensor]) -> Tensor:
-            return functional_call(self.model, p, (row["x"][None],))[0]
-
-        _, jac = rowwise_jacobian(one_point, params, {"x": x}, chunk_size=self.chunk)
-        return jac[:, columns.to(jac.device)]
+def _fit(objective: Any, params: Mapping[str, Tensor], target: Tensor, stage: FitStage,
+         generator: torch.Generator, chunk: int) -> FitResult:
+    return fit_subset(objective.module, params, objective.points, target, objective.weight, stage.iterations,
+                      stage.subset, generator, stage.tol, stage.rcond, stage.damping, chunk)
 
 
-@dataclass
-class FitResult:
-    """Outcome of :func:`fit_subset`: parameters, final loss ∫(u_θ - target)², relative error, iterations."""
+class _SubsetSolver(Solver):
+    """State: the generator of the random parameter subsets (and a step counter)."""
 
-    params: Params
-    loss: float
-    relative: float
-    iterations: int
+    needs_fixed_points = True
 
+    def __init__(self, seed: int = 0, chunk: int = 4096):
+        self.seed, self.chunk = int(seed), int(chunk)
 
-def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target: Tensor, weight: float,
-               iterations: int, subset: int | None, generator: torch.Generator, tol: float = 0.0,
-               rcond: float | None = None, damping: float = 0.0, chunk: int = 4096) -> FitResult:
-    """Gauss–Newton on ``u_θ(x) - target`` over random parameter subsets of size ``subset`` (None: all).
+    def init(self, params: Params) -> dict[str, Any]:
+        return {"generator": torch.Generator().manual_seed(self.seed), "k": 0}
 
-    Each iteration solves ``min ||J_S d + r||`` for a fresh random subset S in float64 by
-    :class:`~pinnlab.solvers.least_squares.DenseLeastSquares` (LAPACK's SVD-based ``gelsd`` on the
-    CPU, a truncated eigendecomposition of the Gramian elsewhere), dropping singular values below
-    ``rcond * s_max`` (default: machine epsilon × max(rows, columns)); the best iterate is returned. With
-    ``damping > 0`` the iterations are Levenberg–Marquardt instead: ``min ||J_S d + r||² +
-    λ mean_c ||J_c||² ||d||²`` from λ = damping, keeping a step only if it lowers the loss (then
-    λ /= 3, else λ *= 4) — robust far from the target, slow close to it. Stops early once
-    ``||u_θ - target|| <= tol * ||target||``. ``weight`` is the quadrature weight of every point;
-    the loss is ``weight * sum (u_θ - target)²``.
-    """
-    flat = ParamLayout(params)
-    jacobian = SubsetJacobian(model, flat, chunk)
-    theta = flat.flatten(detached(params))
-    k = flat.size if subset is None else min(int(subset), flat.size)
-    target = target.reshape(x.shape[0], -1).detach()
-    target_norm = float(target.pow(2).sum().sqrt())
-    scale = math.sqrt(weight)
-    lam = float(damping)
-    method = "lstsq" if theta.device.type == "cpu" else "pinv"  # CUDA's lstsq assumes full rank
-    eps = torch.finfo(theta.dtype).eps
+    def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"generator": state["generator"].get_state(), "k": state["k"]}
 
-    def residual_of(t: Tensor) -> Tensor:
-        with torch.no_grad():
-            return (functional_call(model, flat.unflatten(t), (x,)) - target).reshape(-1)
-
-    residual = residual_of(theta)
-    norm = float(residual.pow(2).sum().sqrt())
-    best, best_norm = theta, norm
-    done = 0
-    while done < iterations and best_norm > tol * target_norm:
-        done += 1
-        columns = torch.randperm(flat.size, generator=generator)[:k].to(theta.device)
-        problem = DenseLeastSquares(jacobian(flat.unflatten(theta), x, columns) * scale, residual * scale,
-                                    method, rcond if rcond is not None else eps * max(len(residual), k))
-        step = problem.solve(lam * problem.mean_curvature() if lam > 0 else 0.0).direction
-        trial = theta.index_add(0, columns, -step)
-        trial_residual = residual_of(trial)
-        trial_norm = float(trial_residual.pow(2).sum().sqrt())
-        if lam > 0:
-            if not trial_norm < norm:
-                lam *= 4.0
-                continue
-            lam /= 3.0
-        theta, residual, norm = trial, trial_residual, trial_norm
-        if math.isfinite(norm) and norm < best_norm:
-            best, best_norm = theta, norm
-    loss = weight * best_norm**2
-    relative = best_norm / target_norm if target_norm > 0 else best_norm
-    return FitResult(flat.unflatten(best), loss, relative, done)
+    def load_state_dict(self, state: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+        state["generator"].set_state(saved["generator"])
+        state["k"] = int(saved["k"])
+        return state
 
 
-# ---------------------------------------------------------------------------------------------
-# The stepper
-# ---------------------------------------------------------------------------------------------
+@register_solver("teng_fit")
+class TengInitialFit(_SubsetSolver):
+    """Least-squares fit of u_θ to the initial value; step k runs fit stage k on that step's points."""
+
+    name = "teng_fit"
+
+    def __init__(self, steps: int = 1, stages: Sequence[FitStage | Mapping[str, Any]] = (), seed: int = 0,
+                 chunk: int = 4096):
+        super().__init__(seed, chunk)
+        self.stages = [_fit_stage(s) for s in stages] or [FitStage(iterations=200)]
+
+    def step(self, params: Params, state: dict[str, Any], objective: Any) -> tuple[Params, Any, dict[str, float]]:
+        _check(objective, self.name)
+        stage = self.stages[min(state["k"], len(self.stages) - 1)]
+        fit = _fit(objective, params, objective.initial(), stage, state["generator"], self.chunk)
+        state["k"] += 1
+        return fit.params, state, {"loss": fit.loss, "fit_relative": fit.relative, "iterations": fit.iterations}
 
 
-@dataclass
-class FitStage:
-    """One phase of a least-squares fit (see :func:`fit_subset`)."""
+@register_solver("teng")
+class TengStepper(_SubsetSolver):
+    """One explicit Runge–Kutta step of size ``dt`` per solver step, from time ``t0``."""
 
-    iterations: int
-    subset: int | None = 1024
-    damping: float = 0.0
-    rcond: float | None = None
-    tol: float = 0.0
+    name = "teng"
 
+    def __init__(self, dt: float, steps: int = 1, integrator: str | ButcherTableau = "heun", t0: float = 0.0,
+                 projection: FitStage | Mapping[str, Any] | None = None, seed: int = 0, chunk: int = 4096):
+        super().__init__(seed, chunk)
+        if not dt > 0:
+            raise ValueError(f"dt must be positive, got {dt}")
+        self.dt, self.t0 = float(dt), float(t0)
+        self.tableau = integrator if isinstance(integrator, ButcherTableau) else get_tableau(integrator)
+        self.projection = _fit_stage(projection) if projection is not None else FitStage(iterations=5)
 
-@dataclass
-class TengOptions:
-    """Time-step settings: the projection of every RK stage, the quadrature offset and the seed."""
+    def time(self, state: Mapping[str, Any]) -> float:
+        """The time of the current parameters (steps are counted, so times stay on the grid t0 + k dt)."""
+        return self.t0 + state["k"] * self.dt
 
-    projection: FitStage = field(default_factory=lambda: FitStage(iterations=5))
-    random_offset: bool = True
-    seed: int = 0
-    chunk: int = 4096
-
-
-class TENG:
-    """Advances the parameters of a spatial network by TENG steps of an explicit RK method."""
-
-    def __init__(self, model: nn.Module, operator: EvolutionOperator, grid: PeriodicGrid, tableau: ButcherTableau,
-                 options: TengOptions | None = None):
-        self.model = model
-        self.operator = operator
-        self.grid = grid
-        self.tableau = tableau
-        self.options = options or TengOptions()
-        self.generator = torch.Generator().manual_seed(self.options.seed)
-
-    def fit(self, params: Mapping[str, Tensor], x: Tensor, target: Tensor, stage: FitStage) -> FitResult:
-        """Least-squares fit of u_θ to ``target`` at the points ``x``."""
-        return fit_subset(self.model, params, x, target, self.grid.weight, stage.iterations, stage.subset,
-                          self.generator, stage.tol, stage.rcond, stage.damping, self.options.chunk)
-
-    def fit_initial(self, params: Mapping[str, Tensor], u0: Callable[[Tensor], Tensor],
-                    stages: Sequence[FitStage]) -> FitResult:
-        """Fit u_θ to ``u0`` (points -> (N, fields)), one freshly shifted grid per stage."""
-        result = FitResult(dict(params), float("nan"), float("nan"), 0)
-        total = 0
-        for stage in stages:
-            x = self.grid.points(self.generator)
-            result = self.fit(result.params, x, u0(x), stage)
-            total += result.iterations
-        return FitResult(result.params, result.loss, result.relative, total)
-
-    def values(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
-        with torch.no_grad():
-            return functional_call(self.model, dict(params), (x,))
-
-    def rate(self, params: Mapping[str, Tensor], x: Tensor, t: float) -> Tensor:
-        """F[u_θ] at ``x`` and time ``t``."""
-        detached = {k: v.detach() for k, v in params.items()}
-        return self.operator(BoundModel(self.model, detached), x, t).detach()
-
-    def step(self, params: Mapping[str, Tensor], t: float, dt: float) -> tuple[Params, dict[str, float]]:
-        """One time step from ``t`` to ``t + dt``; info has each projection's loss and relative error."""
-        o = self.options
-        x = self.grid.points(self.generator if o.random_offset else None)
+    def step(self, params: Params, state: dict[str, Any], objective: Any) -> tuple[Params, Any, dict[str, float]]:
+        _check(objective, self.name)
+        generator = state["generator"]
 
         def project(target: Tensor, start: Params, stage: int) -> tuple[Params, dict[str, float]]:
-            fit = self.fit(start, x, target, o.projection)
+            fit = _fit(objective, start, target, self.projection, generator, self.chunk)
             return fit.params, {"loss": fit.loss, "relative": fit.relative, "iterations": fit.iterations}
 
-        new, infos = rk_step(self.tableau, dict(params), t, dt, lambda p: self.values(p, x),
-                             lambda p, s: self.rate(p, x, s), project)
-        info: dict[str, float] = {"loss": infos[-1]["loss"], "fit_relative": infos[-1]["relative"]}
+        new, infos = rk_step(self.tableau, dict(params), self.time(state), self.dt, objective.values,
+                             objective.rate, project)
+        state["k"] += 1
+        info: dict[str, float] = {"loss": infos[-1]["loss"], "fit_relative": infos[-1]["relative"],
+                                  "t": self.time(state)}
         for i, stage in enumerate(infos):
             info[f"loss_stage{i + 1}"] = stage["loss"]
         info["iterations"] = sum(s["iterations"] for s in infos)
-        return new, info
+        return new, state, info
+
+    def describe(self) -> dict[str, Any]:
+        return {"integrator": self.tableau.name, "dt": self.dt, "projection": asdict(self.projection)}
 
 
-__all__ = ["TENG", "FitResult", "FitStage", "PeriodicGrid", "SubsetJacobian", "TengOptions", "fit_subset"]
+__all__ = ["TengInitialFit", "TengStepper"]

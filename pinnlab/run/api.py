@@ -1,0 +1,167 @@
+"""``solve`` and ``load``: a configured run from start to run directory, and back from the directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pinnlab.config import apply_overrides, parse_config, read_yaml
+from pinnlab.config.build import geometry_of, model_from_config, problem_from_config
+from pinnlab.config.schema import AnyRunConfig, RunBase, TengRunConfig
+from pinnlab.errors import ConfigError
+from pinnlab.io import run_dir as rd
+from pinnlab.run.setup import PinnSetup, RunSetup
+from pinnlab.run.solution import Solution
+from pinnlab.run.teng import TengSetup, trajectory_for_loading
+from pinnlab.run.trainer import Trainer
+from pinnlab.spec import Problem
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but no CUDA device is available (use --device cpu or auto)")
+    return torch.device(name)
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
+def dtype_of(cfg: RunBase) -> torch.dtype:
+    return torch.float64 if cfg.train.dtype == "float64" else torch.float32
+
+
+def _config_from(config: Any, overrides: list[str] | None) -> tuple[AnyRunConfig, dict[str, Any], str]:
+    if isinstance(config, RunBase):
+        data = config.model_dump(exclude_none=True)
+        source = "<config>"
+    elif isinstance(config, Mapping):
+        data, source = dict(config), "<config>"
+    else:
+        data, source = read_yaml(config), str(config)
+    data = apply_overrides(data, overrides or [])
+    return parse_config(data, source), data, source
+
+
+def run_directory(out: str | Path | None, cfg: RunBase, name: str, resume: bool) -> Path:
+    """The run directory: ``out`` (or ``output.dir``), never overwritten unless resuming; else a fresh runs/NAME."""
+    if out is None and cfg.output.dir is not None:
+        out = cfg.output.dir
+    if out is not None:
+        path = Path(out)
+        if not resume and path.exists() and any(path.iterdir()):
+            raise ConfigError(f"output directory '{path}' exists and is not empty; use --resume to continue "
+                              "that run, or choose another --out")
+        if resume and not (path / rd.CHECKPOINT).exists():
+            raise ConfigError(f"cannot resume: '{path / rd.CHECKPOINT}' does not exist")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    if resume:
+        raise ConfigError("--resume needs the run directory (--out DIR)")
+    base = Path("runs") / name
+    path, k = base, 1
+    while path.exists() and any(path.iterdir()):
+        path, k = Path(f"{base}-{k}"), k + 1
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def make_setup(cfg: AnyRunConfig, problem: Problem, device: torch.device, source: str) -> RunSetup:
+    """The set-up of a run of this kind (PINN or TENG)."""
+    kind = TengSetup if isinstance(cfg, TengRunConfig) else PinnSetup
+    return kind(cfg, problem, device, dtype_of(cfg), source)
+
+
+def solve(config: Any, problem: Problem | None = None, out: str | Path | None = None,
+          overrides: list[str] | None = None, device: str | None = None, resume: bool = False,
+          progress: bool | None = None) -> Solution:
+    """Solve a problem as configured; returns the :class:`Solution` and writes a run directory.
+
+    ``config`` is a YAML path, a dict or a parsed configuration (PINN or ``mode: teng``);
+    ``problem`` (a Python :class:`Problem`) replaces the config's ``problem`` section when given.
+    """
+    if problem is not None and isinstance(config, Mapping) and "problem" not in config:
+        config = {**config, "problem": {"equation": "__python__"}}
+    cfg, data, source = _config_from(config, (overrides or []) + ([f"train.device={device}"] if device else []))
+    if problem is None:
+        problem = problem_from_config(cfg.problem, source)
+    else:
+        data["problem"] = {"python": problem.name}
+    dev = resolve_device(cfg.train.device)
+    dtype = dtype_of(cfg)
+    with default_dtype(dtype):
+        torch.manual_seed(cfg.train.seed)
+        setup = make_setup(cfg, problem, dev, source)  # every check before the run directory is made
+        name = cfg.name or (f"teng_{problem.name}" if isinstance(cfg, TengRunConfig) else problem.name)
+        run_dir = run_directory(out, cfg, name, resume)
+        resolved = cfg.model_dump(mode="json")
+        if "python" in data.get("problem", {}):
+            resolved["problem"] = {"python": problem.name}
+        rd.write_config(run_dir, resolved)  # on resume with other settings the old file becomes config.N.yaml
+        trainer = Trainer(cfg, setup, dev, run_dir, source, resolved)
+        show = cfg.train.progress if progress is None else progress
+        trainer.run(resume=resume, progress=show)
+        return trainer.finish()
+
+
+def load(run_dir: str | Path, problem: Problem | None = None, device: str = "cpu") -> Solution:
+    """Reload a finished (or checkpointed) run as a :class:`Solution`.
+
+    Runs of Python-defined problems need the same ``problem`` passed again.
+    """
+    path = Path(run_dir)
+    config_path = path / rd.CONFIG
+    if not config_path.exists():
+        raise ConfigError(f"'{path}' is not a run directory (no {rd.CONFIG})")
+    data = read_yaml(config_path)
+    if "python" in (data.get("problem") or {}):
+        if problem is None:
+            raise ConfigError(f"the run in '{path}' solved a problem defined in Python; pass it: "
+                              "pl.load(run_dir, problem=...)")
+        data["problem"] = {"equation": "__python__"}
+    cfg = parse_config(data, str(config_path))
+    problem = problem or problem_from_config(cfg.problem, str(config_path))
+    teng = isinstance(cfg, TengRunConfig)
+    weights = path / rd.MODEL if (path / rd.MODEL).exists() else path / rd.CHECKPOINT
+    if not weights.exists():
+        raise ConfigError(f"'{path}' holds no {rd.MODEL} or {rd.CHECKPOINT}")
+    dtype = dtype_of(cfg)
+    with default_dtype(dtype):
+        state = rd.load_checkpoint(weights, map_location=device)
+        if teng:
+            trajectory = state["model"] if weights.name == rd.MODEL else state["setup"]
+            if weights.name != rd.MODEL:  # a checkpoint holds the spatial network and the trajectory apart
+                trajectory = {**{f"module.{k}": v for k, v in state["model"].items()},
+                              "times": trajectory["times"], "states": trajectory["states"]}
+            model, geometry = trajectory_for_loading(cfg, problem, trajectory, device, dtype, str(config_path))
+        else:
+            geometry = geometry_of(problem, str(config_path))
+            model = model_from_config(cfg.model, problem, geometry, None, str(config_path)).to(device, dtype)
+            try:
+                model.load_state_dict(state["model"])
+            except RuntimeError as exc:
+                first = str(exc).strip().splitlines()[1:2] or [str(exc)]
+                raise ConfigError(f"'{weights}': the saved network does not fit the problem '{problem.name}' and "
+                                  f"the model section of '{config_path}' (pass the problem the run solved): "
+                                  f"{first[0].strip()}") from None
+    metrics = {}
+    if (path / rd.METRICS).exists():
+        metrics = json.loads((path / rd.METRICS).read_text())
+    return Solution(problem, model, geometry, data, path, metrics)
+
+
+__all__ = ["default_dtype", "load", "make_setup", "resolve_device", "run_directory", "solve"]
