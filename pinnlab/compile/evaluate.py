@@ -9,6 +9,7 @@ jets mixed with tensors and numbers.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -18,12 +19,43 @@ from torch import Tensor
 from pinnlab.autodiff.taylor_value import TaylorValue
 from pinnlab.spec.expr import Binary, Const, Node, Unary
 
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 
-class TorchOps:
+
+class _Ops:
+    """Binary operators shared by the tensor and jet evaluators; subclasses say how to align ranks,
+    sum over the last axis and raise to a power."""
+
+    def const(self, value: float, like: Any) -> Any:
+        return value
+
+    def _align(self, a: Any, b: Any) -> tuple[Any, Any]:
+        return a, b
+
+    def _sum_last(self, a: Any) -> Any:
+        raise NotImplementedError
+
+    def _power(self, a: Any, b: Any) -> Any:
+        return a ** b
+
+    def _binary(self, op: str, a: Any, b: Any) -> Any:
+        a, b = self._align(a, b)
+        if op in _ARITHMETIC:
+            return _ARITHMETIC[op](a, b)
+        if op == "**":
+            return self._power(a, b)
+        if op == "dot":
+            return self._sum_last(a * b)
+        raise ValueError(f"unknown operator {op}")
+
+    def binary(self, op: str, a: Any, b: Any) -> Any:
+        return self._binary(op, a, b)
+
+
+class TorchOps(_Ops):
     """Elementwise arithmetic on tensors; scalars are (N,), vectors (N, d)."""
 
-    @staticmethod
-    def _align(a: Any, b: Any) -> tuple[Any, Any]:
+    def _align(self, a: Any, b: Any) -> tuple[Any, Any]:
         if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dim() != b.dim():
             if a.dim() < b.dim():
                 a = a.unsqueeze(-1)
@@ -31,26 +63,13 @@ class TorchOps:
                 b = b.unsqueeze(-1)
         return a, b
 
-    def const(self, value: float, like: Any) -> Any:
-        return value
+    def _sum_last(self, a: Any) -> Any:
+        return a.sum(-1)
 
-    def binary(self, op: str, a: Any, b: Any) -> Any:
-        a, b = self._align(a, b)
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            return a / b
-        if op == "**":
-            if isinstance(b, (int, float)) and float(b).is_integer() and 0 <= b <= 8:
-                return a ** int(b)
-            return a ** b
-        if op == "dot":
-            return (a * b).sum(-1)
-        raise ValueError(f"unknown operator {op}")
+    def _power(self, a: Any, b: Any) -> Any:
+        if isinstance(b, (int, float)) and float(b).is_integer() and 0 <= b <= 8:
+            return a ** int(b)
+        return a ** b
 
     def unary(self, op: str, a: Any) -> Any:
         if op == "neg":
@@ -71,7 +90,7 @@ class TorchOps:
 TORCH_OPS = TorchOps()
 
 
-class JetOps:
+class JetOps(_Ops):
     """Arithmetic over jets, tensors and numbers with the interface of :class:`TorchOps`.
 
     Used to evaluate output-transform expressions on jets; products follow Leibniz'
@@ -97,26 +116,13 @@ class JetOps:
                 b = b.unsqueeze_last() if isinstance(b, TaylorValue) else b.unsqueeze(-1)
         return a, b
 
-    def const(self, value: float, like: Any) -> Any:
-        return value
+    def _sum_last(self, a: Any) -> Any:
+        return a.sum_last()
 
     def binary(self, op: str, a: Any, b: Any) -> Any:
         if not isinstance(a, TaylorValue) and not isinstance(b, TaylorValue):
             return self.tensor_ops.binary(op, a, b)
-        a, b = self._align(a, b)
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            return a / b
-        if op == "**":
-            return a ** b
-        if op == "dot":
-            return (a * b).sum_last()
-        raise ValueError(f"unknown operator {op}")
+        return self._binary(op, a, b)
 
     def unary(self, op: str, a: Any) -> Any:
         if not isinstance(a, TaylorValue):
