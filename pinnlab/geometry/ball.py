@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -12,6 +13,7 @@ from torch import Tensor
 from ._checks import check_faces, check_name, check_real
 from ._unitcube import generator_device
 from .base import Geometry, GridLayout, points_matrix
+from .distance import Arithmetic, DistanceFunction, const
 
 SOBOL_MAX_DIM = 1000
 """Above this dimension ``method="sobol"`` falls back to uniform sampling."""
@@ -92,6 +94,18 @@ class Ball(Geometry):
     def log_volume(self) -> float:
         d = self._dim
         return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1) + d * math.log(self.radius)
+
+    def distance_function(self, boundary: str | Sequence[str] | None = None) -> DistanceFunction:
+        """``(R² − |x − c|²)/(2R)``: zero on the sphere, positive inside, unit normal slope (any dimension)."""
+        if boundary is not None and not (not isinstance(boundary, str) and len(boundary) == 0):
+            check_faces(boundary, self.faces)
+        radius, centre = self.radius, self._center
+
+        def fn(block: Any, ar: Arithmetic) -> Any:
+            d = block - const(centre.numpy(), block, ar)
+            return (radius * radius - ar.sum_last(d * d)) * (0.5 / radius)
+
+        return DistanceFunction(slice(0, self._dim), fn, None if boundary is None else ("sphere",))
 
     # ----------------------------------------------------------------- hooks
     def _resolve_method(self, method: str) -> str:

@@ -26,7 +26,9 @@ from ._checks import (
     check_n,
     working_dtype,
 )
+from ._rejection import collect
 from ._unitcube import unit_cube
+from .distance import DistanceFunction
 
 GridLayout = tuple[list[int], list[tuple[float, float]], list[float]]
 """Varying columns, their (low, high) ranges, and a base point holding the fixed columns."""
@@ -158,9 +160,23 @@ class Geometry(ABC):
     def _grid_layout(self) -> GridLayout:
         """Varying columns with their ranges, and the base point of :meth:`grid`."""
 
+    #: expected fraction of mapped unit-cube points the accept hooks keep; ``None``: all of them
+    _interior_acceptance: float | None = None
+    _boundary_acceptance: float | None = None
+
+    def _interior_accept(self, x: Tensor) -> Tensor | None:
+        """Mask of the mapped points that lie in the domain (rejection geometries); ``None``: all do."""
+        return None
+
+    def _boundary_accept(self, u: Tensor, x: Tensor, normals: Tensor, selection: object) -> Tensor | None:
+        """Mask of the mapped boundary points that lie on the selected boundary; ``None``: all do."""
+        return None
+
     def _draw_interior(self, n: int, generator: torch.Generator | None, method: str, work: torch.dtype) -> Tensor:
-        u = unit_cube(n, self._interior_unit_dim, generator, method, work)
-        return self._interior_from_unit(u)
+        def draw(m: int) -> tuple[Tensor, ...]:
+            return (self._interior_from_unit(unit_cube(m, self._interior_unit_dim, generator, method, work)),)
+
+        return collect(n, draw, lambda batch: self._interior_accept(batch[0]), self._interior_acceptance)[0]
 
     def _draw_boundary(
         self,
@@ -170,8 +186,45 @@ class Geometry(ABC):
         work: torch.dtype,
         selection: object,
     ) -> tuple[Tensor, Tensor]:
-        u = unit_cube(n, self._boundary_unit_dim, generator, method, work)
-        return self._boundary_from_unit(u, selection)
+        def draw(m: int) -> tuple[Tensor, ...]:
+            u = unit_cube(m, self._boundary_unit_dim, generator, method, work)
+            return (*self._boundary_from_unit(u, selection), u)
+
+        def accept(batch: tuple[Tensor, ...]) -> Tensor | None:
+            x, normals, u = batch
+            return self._boundary_accept(u, x, normals, selection)
+
+        x, normals, _ = collect(n, draw, accept, self._boundary_acceptance)
+        return x, normals
+
+    # ----------------------------------------------------------------- distance functions and CSG
+    def distance_function(self, boundary: str | Sequence[str] | None = None) -> DistanceFunction:
+        """An approximate distance function: zero on the named boundary parts (all: ``None``), positive inside.
+
+        See :mod:`pinnlab.geometry.distance`; shapes build theirs from R-functions.
+        """
+        from .csg import as_shape
+
+        try:
+            shape = as_shape(self)
+        except TypeError:
+            raise ValueError(f"{type(self).__name__} has no distance functions") from None
+        return shape.distance_function(boundary)
+
+    def __or__(self, other: Geometry) -> Geometry:
+        from .csg import Union
+
+        return Union([self, other])
+
+    def __and__(self, other: Geometry) -> Geometry:
+        from .csg import Intersection
+
+        return Intersection([self, other])
+
+    def __sub__(self, other: Geometry) -> Geometry:
+        from .csg import Difference
+
+        return Difference(self, other)
 
 
 def safe_exp(x: float) -> float:

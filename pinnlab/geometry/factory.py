@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
+from pathlib import Path
 
 from pinnlab.errors import SpecError
 
 from .ball import Ball
 from .base import Geometry
 from .box import Box
+from .factory_shapes import SHAPE_TYPES, shape_from_dict
 from .hypercube import Hypercube
 from .timespace import TimeSpace
 
@@ -25,6 +27,7 @@ def geometry_from_dict(
     time_name: str | None = None,
     *,
     dims: Mapping[str, int] | None = None,
+    root: str | Path | None = None,
 ) -> Geometry:
     """The domain described by ``spec``; columns follow ``coordinate_names``.
 
@@ -35,7 +38,11 @@ def geometry_from_dict(
       coordinates (a problem whose only coordinate is time gets the 1-D box of it);
     * ``{"type": "ball", "coordinate": "x", "radius": 1.0, "center": 0.0}`` or
       ``{"type": "hypercube", "coordinate": "x", "low": 0, "high": 1}`` for a vector
-      coordinate whose dimension is ``dims["x"]``, optionally with ``"time": [t0, t1]``.
+      coordinate whose dimension is ``dims["x"]``, optionally with ``"time": [t0, t1]``;
+    * a shape tree (see :mod:`pinnlab.geometry.factory_shapes`), e.g. ``{"type":
+      "difference", "of": [{"type": "rectangle", ...}, {"type": "disk", ..., "name": "hole"}]}``,
+      on the spatial columns in order, with ``"time": [t0, t1]`` at its root for a time
+      coordinate. Relative mesh paths are looked up under ``root`` first.
 
     Raises :class:`pinnlab.errors.SpecError` on anything else.
     """
@@ -46,11 +53,30 @@ def geometry_from_dict(
     if not isinstance(spec, Mapping):
         raise SpecError(f"a domain must be a mapping, got {type(spec).__name__}")
     try:
+        if spec.get("type") in SHAPE_TYPES:
+            return _shape_tree(spec, names, time_name, sizes, None if root is None else Path(root))
         if "type" in spec:
             return _typed(spec, names, time_name, sizes)
         return _ranges(spec, names, time_name, sizes)
     except ValueError as err:
         raise SpecError(f"invalid domain: {err}") from err
+
+
+def _shape_tree(spec: Mapping[str, object], names: list[str], time_name: str | None, sizes: dict[str, int],
+                root: Path | None) -> Geometry:
+    """A shape tree on the spatial columns, times the ``time`` range when the problem has a time coordinate."""
+    columns = [c for n in names for c in ([n] if n not in sizes else [f"{n}{i}" for i in range(1, sizes[n] + 1)])]
+    has_time = "time" in spec
+    if has_time and time_name is None:
+        raise SpecError("domain.time: the domain gives a 'time' range but the problem has no time coordinate")
+    if time_name is not None and not has_time:
+        raise SpecError(f"domain: a shape needs a 'time' range for the time coordinate {time_name!r}")
+    space = shape_from_dict({k: v for k, v in spec.items() if k != "time"},
+                            [c for c in columns if c != time_name], "domain", root)
+    if time_name is None:
+        return space
+    t0, t1 = _range(spec["time"], "time")
+    return TimeSpace(time_name, t0, t1, space, time_column=columns.index(time_name))
 
 
 def _ranges(spec: Mapping[str, object], names: list[str], time_name: str | None, sizes: dict[str, int]) -> Geometry:
@@ -76,7 +102,7 @@ def _ranges(spec: Mapping[str, object], names: list[str], time_name: str | None,
 def _typed(spec: Mapping[str, object], names: list[str], time_name: str | None, sizes: dict[str, int]) -> Geometry:
     kind = spec["type"]
     if kind not in _TYPED_KEYS:
-        raise SpecError(f"unknown domain type {kind!r}; expected one of {sorted(_TYPED_KEYS)}")
+        raise SpecError(f"unknown domain type {kind!r}; expected one of {sorted(_TYPED_KEYS) + list(SHAPE_TYPES)}")
     unknown = sorted(set(spec) - _TYPED_KEYS[kind])
     if unknown:
         raise SpecError(f"unknown key(s) {unknown} for a {kind} domain; allowed: {sorted(_TYPED_KEYS[kind])}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Integral
 
 import torch
@@ -20,6 +21,7 @@ from ._checks import (
 )
 from ._unitcube import unit_cube
 from .base import Geometry, GridLayout, points_matrix
+from .distance import DistanceFunction
 
 
 class TimeSpace(Geometry):
@@ -68,11 +70,10 @@ class TimeSpace(Geometry):
 
     def contains(self, x: Tensor, atol: float = 1e-9) -> Tensor:
         x = points_matrix(x, self.dim)
-        c = self.time_column
-        t = x[:, c]
+        t = x[:, self.time_column]
         t0, t1 = (torch.tensor(v, dtype=x.dtype, device=x.device) for v in (self.t0, self.t1))
         inside_t = (t >= t0 - atol) & (t <= t1 + atol)
-        return inside_t & self.space.contains(torch.cat([x[:, :c], x[:, c + 1 :]], 1), atol)
+        return inside_t & self.space.contains(self._space_columns(x), atol)
 
     def bounding_box(self) -> tuple[list[float], list[float]]:
         low, high = self.space.bounding_box()
@@ -132,6 +133,28 @@ class TimeSpace(Geometry):
     def _boundary_from_unit(self, u: Tensor, selection: object) -> tuple[Tensor, Tensor]:
         x, normals = self.space._boundary_from_unit(u[:, 1:], selection)
         return self._with_time(self._time(u[:, 0]), x), self._with_time(torch.zeros_like(x[:, 0]), normals)
+
+    @property
+    def _interior_acceptance(self) -> float | None:  # type: ignore[override]
+        return self.space._interior_acceptance
+
+    @property
+    def _boundary_acceptance(self) -> float | None:  # type: ignore[override]
+        return self.space._boundary_acceptance
+
+    def _space_columns(self, x: Tensor) -> Tensor:
+        c = self.time_column
+        return torch.cat([x[:, :c], x[:, c + 1 :]], 1)
+
+    def _interior_accept(self, x: Tensor) -> Tensor | None:
+        return self.space._interior_accept(self._space_columns(x))
+
+    def _boundary_accept(self, u: Tensor, x: Tensor, normals: Tensor, selection: object) -> Tensor | None:
+        return self.space._boundary_accept(u[:, 1:], self._space_columns(x), self._space_columns(normals), selection)
+
+    def distance_function(self, boundary: str | Sequence[str] | None = None) -> DistanceFunction:
+        """The space's distance function, reading the spatial columns of space-time points."""
+        return self.space.distance_function(boundary).inserted(self.time_column)
 
     def _draw_interior(self, n: int, generator: torch.Generator | None, method: str, work: torch.dtype) -> Tensor:
         if self._joint(method):
