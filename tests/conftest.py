@@ -91,3 +91,13 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The number of generated cases each property-based test tried (recorded by ``fuzzing.run_cases``)."""
+    rows = [(report.nodeid, value) for outcome in ("passed", "failed") for report in terminalreporter.stats.get(outcome, [])
+            if report.when == "call" for key, value in report.user_properties if key == "cases"]
+    if rows:
+        terminalreporter.write_sep("-", f"generated cases: {sum(v for _, v in rows)} in {len(rows)} tests")
+        for nodeid, value in rows:
+            terminalreporter.write_line(f"{value:7d}  {nodeid}")

@@ -35,18 +35,39 @@ def yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_YAMLLoader)
 
 
+def _load_text(text: str, source: str) -> Any:
+    """``yaml_load`` with every failure a ConfigError naming ``source``, the line and the problem."""
+    try:
+        return yaml_load(text)
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(f"{source}: malformed YAML at character {exc.position + 1}: {exc.reason} "
+                          f"({exc.character!r})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join((getattr(exc, "problem", None) or str(exc)).split())
+        raise ConfigError(f"{source}: malformed YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: malformed YAML: nested too deeply") from None
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML file into a dict (ConfigError on a missing file or malformed YAML)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a file")
     try:
-        data = yaml_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start + 1} is {raw[exc.start:exc.start + 1]!r}); "
+                          "save the file as UTF-8") from None
+    data = _load_text(text, str(path))
     if data is None:
         raise ConfigError(f"{path}: the file is empty")
     if not isinstance(data, dict):
@@ -54,40 +75,44 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _list_index(node: list[Any], part: str, source: str, key: str) -> int:
+    try:
+        index = int(part)
+    except ValueError:
+        index = -1
+    if not 0 <= index < len(node):
+        raise ConfigError(f"{source}: key {key!r}: {part!r} is not a valid list index (0 to {len(node) - 1})")
+    return index
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> dict[str, Any]:
-    """Apply ``KEY.PATH=VALUE`` overrides (values parsed as YAML scalars/lists)."""
+    """Apply ``KEY.PATH=VALUE`` overrides (values parsed as YAML scalars/lists; list items by index)."""
     data = copy.deepcopy(data)
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"{source}: '{item}' is not of the form key.path=value")
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"{source}: {item!r} is not of the form key.path=value")
         key, raw = item.split("=", 1)
-        parts = [p for p in key.strip().split(".") if p]
+        key = key.strip()
+        parts = [p for p in key.split(".") if p]
         if not parts:
-            raise ConfigError(f"{source}: empty key in '{item}'")
+            raise ConfigError(f"{source}: empty key in {item!r}")
         try:
             value = yaml_load(raw)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             value = raw
-        node = data
+        node: Any = data
         for part in parts[:-1]:
             if isinstance(node, list):
-                try:
-                    node = node[int(part)]
-                except (ValueError, IndexError):
-                    raise ConfigError(f"{source}: '{key}': '{part}' is not a valid list index") from None
-                continue
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, (dict, list)):
-                raise ConfigError(f"{source}: '{key}': '{part}' is a value, not a section")
-            node = nxt
+                node = node[_list_index(node, part, source, key)]
+            else:
+                if node.get(part) is None:
+                    node[part] = {}
+                node = node[part]
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"{source}: key {key!r}: {part!r} is a value, not a section")
         last = parts[-1]
         if isinstance(node, list):
-            try:
-                node[int(last)] = value
-            except (ValueError, IndexError):
-                raise ConfigError(f"{source}: '{key}': '{last}' is not a valid list index") from None
+            node[_list_index(node, last, source, key)] = value
         else:
             node[last] = value
     return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -17,11 +18,35 @@ def _duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+#: narrower terminals (a zero-size pseudo-terminal, ``COLUMNS=0``) get status lines instead of a bar
+MIN_BAR_WIDTH = 20
+
+
+def terminal_width(stream: IO[str]) -> int:
+    """Columns of the terminal ``stream`` writes to; 0 when it is not a terminal or reports no size.
+
+    ``COLUMNS``, when set to a whole number, is taken as the width the user asked for.
+    """
+    try:
+        if not stream.isatty():
+            return 0
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return 0
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.lstrip("-").isdigit():
+        return max(int(columns), 0)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
 class Progress:
     """Reports step, loss, errors, elapsed and estimated remaining time.
 
-    On a terminal this is a tqdm bar; when the stream is not a terminal (a log file, CI, a pipe)
-    one line is printed every ``interval`` seconds of wall time, and at the end.
+    On a terminal this is a tqdm bar; when the stream is not a terminal (a log file, CI, a pipe) or is
+    narrower than ``MIN_BAR_WIDTH`` columns, one line is printed every ``interval`` seconds of wall time,
+    and at the end.
     """
 
     def __init__(self, total: int, initial: int, name: str, enabled: bool = True, stream: IO[str] | None = None,
@@ -29,22 +54,27 @@ class Progress:
         self.total, self.name, self.enabled = total, name, enabled
         self.stream = stream or sys.stderr
         self.interval = float(interval)
-        self.interactive = enabled and bool(getattr(self.stream, "isatty", lambda: False)())
+        width = terminal_width(self.stream)
+        self.interactive = enabled and width >= MIN_BAR_WIDTH
         self.postfix: dict[str, str] = {}
         self.step, self.first_step = initial, initial
         self.started = time.perf_counter()
         self.last_line = self.started
         self.bar = None
         if self.interactive:
-            self.bar = tqdm(total=total, initial=initial, file=self.stream, dynamic_ncols=True, desc=name)
+            fixed = "COLUMNS" in os.environ  # the width asked for, else the terminal's as it changes
+            self.bar = tqdm(total=total, initial=initial, file=self.stream, dynamic_ncols=not fixed,
+                            ncols=width if fixed else None, desc=name)
 
     def describe(self, text: str) -> None:
         self.name = text
         if self.bar is not None:
             self.bar.set_description(text)
 
-    def report(self, loss: float, errors: Mapping[str, float]) -> None:
-        self.postfix = {"loss": f"{loss:.3e}", **{f"L2({k})": f"{v:.2e}" for k, v in errors.items()}}
+    def report(self, loss: float, errors: Mapping[str, float], parameters: Mapping[str, float] | None = None) -> None:
+        """Loss, relative L2 errors and learned parameter values for the postfix."""
+        self.postfix = {"loss": f"{loss:.3e}", **{f"L2({k})": f"{v:.2e}" for k, v in errors.items()},
+                        **{k: f"{v:.6g}" for k, v in (parameters or {}).items()}}
         if self.bar is not None:
             self.bar.set_postfix(self.postfix, refresh=False)
 
