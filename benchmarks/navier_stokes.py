@@ -47,7 +47,7 @@ def run_case(case: str, overrides: list[str], out: Path) -> dict[str, Any]:
     m = solution.metrics
     row: dict[str, Any] = {"config": config, "overrides": overrides, "steps": m["steps"],
                            "wall_time_s": m["wall_time_s"], "cpu_time_s": round(time.process_time() - cpu, 1),
-                           "loss": m["loss"], "parameters": m["parameters"],
+                           "loss": m["loss"], "parameters": m["network_parameters"],
                            "derivatives": m["derivatives"], "dtype": m["dtype"], "target": target}
     if kind == "ghia":
         re = solution.problem.pde.parameters["nu"] ** -1

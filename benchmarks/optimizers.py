@@ -62,7 +62,7 @@ def _summary(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
         "run": str(run_dir),
         "problem": metrics.get("problem"),
         "solver": " + ".join(f"{s['name']} {s['steps']}" for s in stages),
-        "parameters": metrics.get("parameters"),
+        "parameters": metrics.get("network_parameters"),
         "steps": metrics.get("steps"),
         "wall_time_s": metrics.get("wall_time_s"),
         "loss": metrics.get("loss"),
@@ -127,7 +127,7 @@ def cg_cost(config: str, width: int, depth: int, steps: int, overrides: list[str
             loss = hist["loss"]
             step_s = hist.get("step_s") or [solution.metrics["wall_time_s"] / steps] * steps
             rows[name] = {
-                "parameters": solution.metrics["parameters"],
+                "parameters": solution.metrics["network_parameters"],
                 "step_s_median": statistics.median(step_s[1:] if len(step_s) > 1 else step_s),
                 "loss_first": loss[0], "loss_last": solution.metrics["loss"],
                 "cg_iters_mean": statistics.fmean(hist["cg_iters"]) if "cg_iters" in hist else None,

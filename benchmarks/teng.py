@@ -95,7 +95,7 @@ def run_teng(name: str, overrides: list[str], out: Path) -> dict[str, Any]:
     return {
         "case": name, "method": m["method"], "problem": m["problem"], "config": path, "overrides": extra + overrides,
         "t_end": m["t_end"], "dt": m["dt"], "steps": m["time_steps"], "points": m["points"],
-        "parameters": m["parameters"], "subset": t["projection"]["subset"],
+        "parameters": m["network_parameters"], "subset": t["projection"]["subset"],
         "iterations": t["projection"]["iterations"], "network": f"{cfg['model']['width']}x{cfg['model']['depth']}"
                                                                  f" h{cfg['model']['harmonics']}",
         "initial_fit": m["initial_fit"]["relative"], "rel_l2_final": m["rel_l2"]["u"],
@@ -122,7 +122,7 @@ def run_pinn(overrides: list[str], out: Path, t_end: float = 1.0) -> dict[str, A
     return {
         "case": "heat_pinn", "method": "pinn " + " + ".join(f"{s['name']} {s['steps']}" for s in stages),
         "problem": "heat2d_periodic", "config": "inline (benchmarks/teng.py: pinn_config)", "overrides": overrides,
-        "t_end": t_end, "points": cfg["sampling"]["interior"], "parameters": solution.metrics.get("parameters"),
+        "t_end": t_end, "points": cfg["sampling"]["interior"], "parameters": solution.metrics.get("network_parameters"),
         "network": f"{cfg['model']['width']}x{cfg['model']['depth']}", "rel_l2_final": errors[-1],
         "rel_l2_max": max(errors), "rel_l2_times": dict(zip(map(str, times), errors)),
         "wall_time_s": round(wall, 1), "run_dir": str(run),

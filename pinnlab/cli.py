@@ -11,11 +11,36 @@ import torch
 from pinnlab.errors import PinnlabError
 
 
+def _launch(args: argparse.Namespace) -> int:
+    """``pinnlab solve ... --nproc N``: the same command on N processes of this host, through torchrun."""
+    from pinnlab.config import load_config
+    from pinnlab.run.distributed import launch
+
+    load_config(args.config, args.set)  # a bad configuration fails here, once, before any process starts
+    argv = ["solve", args.config, *(a for s in args.set for a in ("--set", s))]
+    argv += ["--out", args.out] if args.out else []
+    argv += ["--device", args.device] if args.device else []
+    argv += ["--resume"] * args.resume + ["--quiet"] * args.quiet
+    code = launch(args.nproc, argv)
+    if code != 0:
+        print(f"error: the run on {args.nproc} processes failed (exit code {code}); the messages above name the "
+              "rank that failed first", file=sys.stderr)
+    return code
+
+
 def _solve(args: argparse.Namespace) -> int:
     from pinnlab.run import solve
+    from pinnlab.run.distributed import is_writer, launched_ranks
 
+    if args.nproc is not None and args.nproc != launched_ranks():
+        if launched_ranks() > 1:
+            raise PinnlabError(f"--nproc {args.nproc} inside a torchrun job of {launched_ranks()} processes: leave "
+                               "--nproc out (torchrun sets the number of processes)")
+        return _launch(args)
     solution = solve(args.config, out=args.out, overrides=args.set, device=args.device, resume=args.resume,
                      progress=False if args.quiet else None)
+    if not is_writer():  # rank 0 reports for a data-parallel run
+        return 0
     m = solution.metrics
     errors = ", ".join(f"{k} {v:.3e}" for k, v in m.get("rel_l2", {}).items())
     print(f"run directory: {solution.run_dir}")
@@ -25,14 +50,18 @@ def _solve(args: argparse.Namespace) -> int:
               + (f", rel. L2 at t = {m['t_end']:g}: {errors}" if errors else ""))
     else:
         print(f"steps {m['steps']}, wall time {m['wall_time_s']:.1f} s, loss {m['loss']:.3e}"
-              + (f", rel. L2: {errors}" if errors else ""))
+              + (f", rel. L2: {errors}" if errors else "")
+              + (f" ({m['processes']} processes)" if m.get("processes") else ""))
+    for name, entry in (m.get("parameters") or {}).items():
+        error = f" (true {entry['true_value']:.6g}, rel. error {entry['rel_error']:.2e})" if "rel_error" in entry else ""
+        print(f"parameter {name}: {entry['value']:.8g}{error}")
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     from pinnlab.config import TengRunConfig, load_config
     from pinnlab.config.build import problem_from_config
-    from pinnlab.errors import ConfigError
+    from pinnlab.config.messages import solver_error
     from pinnlab.run import default_dtype, make_setup
     from pinnlab.run.api import dtype_of
     from pinnlab.solvers import make_solver
@@ -47,7 +76,7 @@ def _validate(args: argparse.Namespace) -> int:
             try:
                 make_solver(options.pop("name"), **options).init(params)
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{args.config}: solver stage {k + 1} ('{stage['name']}'): {exc}") from None
+                raise solver_error(exc, args.config, cfg, k, stage) from None
     if isinstance(cfg, TengRunConfig):
         print(f"{args.config}: OK (TENG, integrator {cfg.teng.integrator}, dt {cfg.teng.dt}, "
               f"{setup.stages[1]['steps']} steps)")
@@ -55,7 +84,9 @@ def _validate(args: argparse.Namespace) -> int:
     pde = problem.pde
     columns = pde.columns if len(pde.columns) <= 6 else len(pde.columns)
     terms = ", ".join(setup.program.terms)
-    print(f"{args.config}: OK ({problem.name}: coordinates {columns}, fields {pde.fields}, terms {terms})")
+    learned = ", ".join(pde.trainable_parameters)
+    print(f"{args.config}: OK ({problem.name}: coordinates {columns}, fields {pde.fields}, terms {terms}"
+          + (f", trainable parameters {learned})" if learned else ")"))
     return 0
 
 
@@ -87,6 +118,16 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"needs at least 1, got {n}")
+    return n
+
+
 def _points_per_axis(text: str) -> int:
     try:
         n = int(text)
@@ -111,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=_positive, metavar="N",
+                   help="data-parallel on N processes of this host (starts torchrun; see docs/distributed.md)")
     p.set_defaults(func=_solve)
     v = sub.add_parser("validate", help="check a configuration without solving")
     v.add_argument("config")
@@ -128,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says that memory ran out (Python's MemoryError, torch's CPU or GPU allocators)."""
+    return (isinstance(exc, (MemoryError, torch.OutOfMemoryError))
+            or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "resolution", None) and len(args.resolution) == 1:
@@ -135,8 +184,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except PinnlabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from pinnlab.distributed import rank
+
+        if rank() == 0:  # every rank of a data-parallel run meets the same error: one message
+            print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if _out_of_memory(exc):
+            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            print(f"error: out of memory{f' ({detail})' if detail else ''}: a size in the configuration (points, "
+                  "network width or depth, dimension, resolution) is too large for this machine", file=sys.stderr)
+            return 2
+        from pinnlab.distributed import is_distributed
+
+        if not is_distributed():
+            raise
+        from pinnlab.run.distributed import end_failed_rank
+
+        end_failed_rank(exc)
     except KeyboardInterrupt as exc:
         run_dir = getattr(exc, "run_dir", None)
         if run_dir is not None and getattr(exc, "saved", False):

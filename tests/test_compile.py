@@ -228,28 +228,32 @@ def test_exact_function():
 # -- data files --------------------------------------------------------------------------------------------------
 
 
+def load_obs(cond):
+    """(coords, values) of a data condition of the heat problem (its training points, as lists)."""
+    obs, held_out = load_data("obs", cond, heat_problem())
+    assert held_out is None
+    return obs.coords.tolist(), obs.values.tolist()
+
+
 def test_load_data_csv_and_npz(tmp_path):
     csv = tmp_path / "obs.csv"
     csv.write_text("t,x,u\n0.0,0.5,1.0\n0.5,0.25,2.0\n")
-    coords, values = load_data("obs", pl.Data(fields=["u"], file=str(csv)), ["t", "x"])
-    assert coords.tolist() == [[0.0, 0.5], [0.5, 0.25]] and values.tolist() == [[1.0], [2.0]]
+    assert load_obs(pl.Data(fields=["u"], file=str(csv))) == ([[0.0, 0.5], [0.5, 0.25]], [[1.0], [2.0]])
     npz = tmp_path / "obs.npz"
-    np.savez(npz, points=np.array([[0.0, 1.0]]), values=np.array([[3.0]]))
-    coords, values = load_data("obs", pl.Data(fields=["u"], file=str(npz)), ["t", "x"])
-    assert coords.tolist() == [[0.0, 1.0]] and values.tolist() == [[3.0]]
+    np.savez(npz, points=np.array([[0.0, 1.0]]), values=np.array([[3.0]]), fields=["u"])
+    assert load_obs(pl.Data(fields=["u"], file=str(npz))) == ([[0.0, 1.0]], [[3.0]])
     cols = tmp_path / "cols.npz"
     np.savez(cols, t=np.array([0.0, 1.0]), x=np.array([2.0, 3.0]), u=np.array([4.0, 5.0]))
-    coords, values = load_data("obs", pl.Data(fields=["u"], file=str(cols)), ["t", "x"])
-    assert coords.tolist() == [[0.0, 2.0], [1.0, 3.0]] and values.tolist() == [[4.0], [5.0]]
+    assert load_obs(pl.Data(fields=["u"], file=str(cols))) == ([[0.0, 2.0], [1.0, 3.0]], [[4.0], [5.0]])
 
 
 @pytest.mark.parametrize("data, message", [
     (pl.Data(fields=["u"], file="missing.csv"), "condition 'obs': data file 'missing.csv' does not exist"),
-    (pl.Data(fields=["u"], file="{tmp}/bad.csv"), "has no column 'x' (header: ['t', 'u'])"),
-    (pl.Data(fields=["u"], file="{tmp}/bad.npz"), "has no array 'x'"),
+    (pl.Data(fields=["u"], file="{tmp}/bad.csv"), "has no coordinate column 'x' (the file has: t, u)"),
+    (pl.Data(fields=["u"], file="{tmp}/bad.npz"), "has no coordinate column 'x'"),
     (pl.Data(fields=["u"], coords=[[0.0, 1.0, 2.0]], values=[1.0]), "data points must have 2 columns (['t', 'x'])"),
     (pl.Data(fields=["u"], coords=[[0.0, 1.0], [1.0, 1.0]], values=[1.0]), "data values must have shape (2, 1)"),
-    (pl.Data(fields=["u"], coords=[[0.0, 1.0]], values=[float("nan")]), "data contain NaN or infinite values"),
+    (pl.Data(fields=["u"], coords=[[0.0, 1.0]], values=[float("nan")]), "data values contain NaN or infinite values"),
 ])
 def test_load_data_errors(tmp_path, data, message):
     (tmp_path / "bad.csv").write_text("t,u\n0,1\n")
@@ -257,4 +261,4 @@ def test_load_data_errors(tmp_path, data, message):
     if data.file is not None:
         data = data.replace(file=data.file.format(tmp=tmp_path))
     with pytest.raises(SpecError, match=__import__("re").escape(message)):
-        load_data("obs", data, ["t", "x"])
+        load_data("obs", data, heat_problem())

@@ -21,7 +21,7 @@ MAX_LINES = 450
 
 #: top-level units of the package, lowest layer first; units of one layer share a number
 LAYERS: dict[str, int] = {
-    "errors": 0, "registry": 0, "version": 0,
+    "errors": 0, "registry": 0, "version": 0, "distributed": 0,
     "spec": 1,
     "geometry": 2,
     "references": 3,

@@ -64,7 +64,7 @@ def test_cli_solve_export_and_vtk_read_back(tmp_path, cli, write_yaml, tiny):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["problem"] == "heat1d" and metrics["dtype"] == "float64"
     assert set(metrics["losses"]) == {"heat", "initial", "boundary"} and math.isfinite(metrics["loss"])
-    assert set(metrics["rel_l2"]) == {"u"} and metrics["parameters"] == 2 * 8 + 8 + 8 + 1
+    assert set(metrics["rel_l2"]) == {"u"} and metrics["network_parameters"] == 2 * 8 + 8 + 8 + 1
     assert history_steps(run) == [1, 2, 3, 4]
 
     solution = pl.load(run)
@@ -371,16 +371,18 @@ def test_non_finite_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_pa
     code, out, err = cli("solve", path, "--out", run, "--quiet")
     assert code == 2 and out == "" and "Traceback" not in err
     match = re.fullmatch(
-        r"error: the loss became (inf|nan) at step (\d+) \(terms: eq\)\. Training stopped; the last good checkpoint "
-        r"is in '(.+)' \(resume with --resume\)\. Try a smaller learning rate, float64 \(train\.dtype\), or larger "
-        r"loss weights on the conditions\.\n", err)
+        r"error: the loss became (inf|nan) at step (\d+) \(terms: eq\)\. Training stopped; the last good state "
+        r"\(step (\d+)\) was saved in '(.+)' \(resume with --resume once the cause is fixed\)\. Try a smaller "
+        r"learning rate, float64 \(train\.dtype\), or larger loss weights on the conditions\.\n", err)
     assert match is not None, err
     bad_step = int(match.group(2))
-    assert match.group(3) == str(run / rd.CHECKPOINT)
+    assert match.group(4) == str(run / rd.CHECKPOINT)
     ckpt = rd.load_checkpoint(run / rd.CHECKPOINT)
-    assert ckpt["step"] == bad_step - 1
+    # the loss of step b is that of the state after step b - 1: the last good state is the one before it
+    assert ckpt["step"] == int(match.group(3)) == bad_step - 2
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
     assert not (run / rd.MODEL).exists()
     code, _, err = cli("solve", path, "--out", tmp_path / "fresh", "--quiet", "--set", "train.checkpoint_every=100")
     assert code == 2 and "Traceback" not in err
-    assert "Training stopped; no checkpoint was written yet (train.checkpoint_every = 100)." in err
+    # no periodic checkpoint yet: the last good state checked when the run logged is saved all the same
+    assert f"Training stopped; the last good state (step {bad_step - 2}) was saved" in err, err

@@ -288,7 +288,7 @@ def test_conditions_parse_to_residuals():
     (pl.Periodic(coordinate="x", fields=["w"]), "'w' is not a field"),
     (pl.Periodic(coordinate="x", derivatives=-1), "derivatives must be a non-negative integer"),
     (pl.Data(fields=["w"], coords=[[0, 0]], values=[0]), "'w' is not a field"),
-    (pl.Data(), "give either 'file' or 'coords' with 'values'"),
+    (pl.Data(), "give one source of data: 'file', 'points' with 'values' ('coords' in Python) or 'from_reference'"),
     (pl.Data(coords=[[0.0, 0.5]]), "'coords' needs 'values'"),
 ])
 def test_condition_errors(condition, message):
@@ -415,7 +415,7 @@ def test_spec_takes_copies_of_given_containers():
 def test_spec_modules_import_one_way():
     """Inside pinnlab.spec each module imports only the modules before it (function-local and
     TYPE_CHECKING imports included), and nothing in spec imports torch."""
-    order = ["record", "expr", "pde", "conditions", "problem", "evolution"]
+    order = ["record", "expr", "parameters", "pde", "conditions", "problem", "evolution"]
     folder = Path(pl.__file__).parent / "spec"
     assert sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") == sorted(order)
     for index, stem in enumerate(order):

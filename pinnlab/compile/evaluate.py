@@ -78,13 +78,10 @@ class TorchOps(_Ops):
             return a.sum(-1)
         if op == "norm2":
             return (a * a).sum(-1)
-        if op == "sigmoid":
-            return torch.sigmoid(a)
-        if op == "arctan":
-            return torch.atan(a)
-        if not isinstance(a, torch.Tensor):
-            a = torch.as_tensor(a, dtype=torch.get_default_dtype())
-        return getattr(torch, op)(a)
+        name = {"arctan": "atan"}.get(op, op)
+        if not isinstance(a, torch.Tensor):  # a constant: evaluated in double precision, kept a number
+            return float(getattr(torch, name)(torch.as_tensor(a, dtype=torch.float64)))
+        return getattr(torch, name)(a)
 
 
 TORCH_OPS = TorchOps()

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
+from pinnlab import distributed
 from pinnlab.autodiff import Backend
 from pinnlab.compile.program import Batch, ResidualProgram
 from pinnlab.nn.model import BoundModel
@@ -54,14 +55,16 @@ class EvolutionObjective:
 
     ``values(params)`` and ``rate(params, t)`` are (N, fields) at ``points`` (N, spatial dims);
     ``initial()`` is the initial value there; every point has the quadrature weight ``weight``.
-    ``module`` is the network of the spatial coordinates the parameters belong to.
+    ``module`` is the network of the spatial coordinates the parameters belong to. ``sharded``
+    (default: in a process group of more than one rank): the points are this rank's shard of the grid.
     """
 
     def __init__(self, operator: EvolutionOperator, module: torch.nn.Module, points: Tensor, weight: float,
-                 initial: Callable[[Tensor], Tensor] | None = None, step: int = 0):
+                 initial: Callable[[Tensor], Tensor] | None = None, step: int = 0, sharded: bool | None = None):
         self.operator, self.module, self.points, self.weight = operator, module, points, float(weight)
         self._initial = initial
         self.step = step
+        self.sharded = distributed.is_distributed() if sharded is None else bool(sharded)
 
     def values(self, params: Mapping[str, Tensor]) -> Tensor:
         with torch.no_grad():

@@ -16,21 +16,23 @@ from pinnlab.spec.problem import Problem
 def exact_function(problem: Problem) -> Callable[[Tensor], Tensor] | None:
     """The closed-form solution as a function of points (N, D) -> (N, F), if the problem has one.
 
-    Fields without a closed form are NaN.
+    Fields without a closed form are NaN. Parameters take their reference values (a trainable
+    parameter's true value when known, see :attr:`pinnlab.spec.PDE.reference_values`).
     """
     if problem.exact is None:
         return None
     pde = problem.pde
     cmap = pde.column_map()
     nodes = problem.exact_parsed
+    parameters = pde.reference_values
 
     def solution(x: Tensor) -> Tensor:
         def lookup(node: expr.Node) -> Any:
             name = node.name  # type: ignore[union-attr]
             if name in cmap:
                 return x[:, cmap[name]]
-            if name in pde.parameters:
-                return pde.parameters[name]
+            if name in parameters:
+                return parameters[name]
             return pde.functions[name](x)
 
         cols = []

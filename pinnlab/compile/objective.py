@@ -9,20 +9,33 @@ parameters (:meth:`~Objective.rows`, :meth:`~Objective.row_residuals`, :meth:`~O
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
+from pinnlab import distributed
 from pinnlab.compile.program import Batch, ResidualProgram
 from pinnlab.nn.model import BoundModel
 
 
 class Objective:
-    """Weighted least-squares objective on fixed batches: loss = Σ_t w_t · mean(r_t²)."""
+    """Weighted least-squares objective on fixed batches: loss = Σ_t w_t · mean(r_t²).
+
+    ``sharded`` (default: in a process group of more than one rank, see :mod:`pinnlab.distributed`):
+    the batches are this rank's shard of point sets of ``totals`` rows in all (default: the program's
+    point-set sizes). Term losses are then this rank's share Σ r² / (rows in all) of the global mean,
+    and the scaled residuals of :meth:`residual_vector` this rank's rows of the global vector, so
+    sums over the ranks give the global loss, gradient and Gramian.
+    """
+
+    sharded = False
+    totals: dict[str, int] | None = None
 
     def __init__(self, program: ResidualProgram, model: nn.Module, batches: Mapping[str, Batch],
-                 weights: Mapping[str, float] | None = None, step: int = 0):
+                 weights: Mapping[str, float] | None = None, step: int = 0, sharded: bool | None = None,
+                 totals: Mapping[str, int] | None = None):
         self.program = program
         self.model = model
         self.batches = batches
@@ -32,11 +45,23 @@ class Objective:
         #: residuals (detached) at the parameters the step started from, when the solver records
         #: them (first-order solvers do); adaptive samplers may reuse them instead of evaluating again
         self.step_residuals: dict[str, Tensor] | None = None
+        self.sharded = distributed.is_distributed() if sharded is None else bool(sharded)
+        if totals is None and self.sharded:
+            totals = {name: ps.n for name, ps in program.point_sets.items()}
+        #: rows of every point set over all ranks (None: the batches are the whole point sets)
+        self.totals = None if totals is None else {name: int(n) for name, n in totals.items()}
+
+    def _bind(self, params: Mapping[str, Tensor]) -> tuple[BoundModel, dict[str, Tensor]]:
+        """The network with its entries of ``params``, and the constrained values of the trainable PDE
+        parameters (entries ``pde.NAME``, see :mod:`pinnlab.compile.parameters`)."""
+        network, values = self.program.unknowns.split(params)
+        return BoundModel(self.model, network), values
 
     def residuals(self, params: Mapping[str, Tensor], terms: list[str] | None = None) -> dict[str, Tensor]:
         """Unweighted residuals per term."""
-        return self.program.residuals(BoundModel(self.model, params), self.batches, self.step,
-                                      terms=self.terms if terms is None else terms)
+        f, values = self._bind(params)
+        return self.program.residuals(f, self.batches, self.step, terms=self.terms if terms is None else terms,
+                                      parameters=values)
 
     def rows(self, name: str) -> dict[str, Tensor]:
         """The per-point inputs of term ``name``: its points and whatever they carry (normals,
@@ -55,8 +80,8 @@ class Objective:
         """
         point_set = self.program.terms[name].point_set
         single = Batch(**{k: v.unsqueeze(0) for k, v in row.items()})
-        return self.program.residuals(BoundModel(self.model, params), {point_set: single}, self.step,
-                                      terms=[name])[name]
+        f, values = self._bind(params)
+        return self.program.residuals(f, {point_set: single}, self.step, terms=[name], parameters=values)[name]
 
     def row_weights(self, name: str) -> Tensor | None:
         """Per-point loss weights (N,) of term ``name`` (they multiply the squared residuals), or None."""
@@ -65,7 +90,11 @@ class Objective:
     def term_scale(self, name: str, count: int) -> float:
         """sqrt(w_t / N_t): the factor of the residuals of term ``name`` (``count`` entries) in
         :meth:`residual_vector`, so that the squared norm of the scaled residuals is the term's
-        share of the loss."""
+        share of the loss (with sharded batches: ``count`` entries on this rank, the scale of the global mean)."""
+        if self.totals is not None:
+            point_set = self.program.terms[name].point_set
+            rows = self.batches[point_set].x.shape[0]
+            count = self.totals[point_set] * (count // rows) if rows else 1
         return (self.weights[name] / count) ** 0.5
 
     def point_weights(self, name: str, r: Tensor) -> Tensor | None:
@@ -80,7 +109,12 @@ class Objective:
         out = {}
         for name, r in residuals.items():
             w = self.point_weights(name, r)
-            out[name] = r.pow(2).mean() if w is None else (w * r.pow(2)).mean()
+            squares = r.pow(2) if w is None else w * r.pow(2)
+            if self.totals is None:
+                out[name] = squares.mean()
+            else:  # this rank's share of the mean over every rank's points
+                point_set = self.program.terms[name].point_set
+                out[name] = squares.sum() / (self.totals[point_set] * math.prod(r.shape[1:]))
         return out
 
     def loss(self, params: Mapping[str, Tensor], record: bool = False) -> tuple[Tensor, dict[str, Tensor]]:

@@ -3,7 +3,8 @@
 Every equation and condition becomes a loss term evaluated on a *point set*
 (all equations share the interior points). The compiler collects the derivatives
 each point set needs, asks the derivative backend for one plan per point set, and
-turns every expression into a function of those derivative values.
+turns every expression into a function of those derivative values. Trainable PDE parameters
+are an input of :meth:`ResidualProgram.residuals` (their current values); the others are constants.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import torch
 from torch import Tensor
 
 from pinnlab.autodiff import Backend, Derivative, ModelFunction, Plan, make_backend
-from pinnlab.compile.data import load_data
+from pinnlab.compile.data import Observations, load_data
 from pinnlab.compile.evaluate import evaluate
+from pinnlab.compile.parameters import ParameterMap
 from pinnlab.errors import SpecError
 from pinnlab.spec import expr
 from pinnlab.spec.conditions import Boundary, Data, Dirichlet, Initial, Neumann, Periodic
@@ -27,7 +29,10 @@ from pinnlab.spec.problem import Problem
 
 @dataclass
 class PointSet:
-    """Where a group of terms is evaluated: ``kind`` is interior, boundary, initial, periodic or data."""
+    """Where a group of terms is evaluated: ``kind`` is interior, boundary, initial, periodic or data.
+
+    Data point sets hold their observations: ``coords``, ``values``, per-point ``weights`` (1/σ²)
+    and the ``held_out`` validation points."""
 
     name: str
     kind: str
@@ -36,6 +41,8 @@ class PointSet:
     coordinate: str | None = None
     coords: Tensor | None = None
     values: Tensor | None = None
+    weights: Tensor | None = None
+    held_out: Observations | None = None
 
 
 @dataclass
@@ -76,7 +83,8 @@ class Term:
 class ResidualProgram:
     """Pure residual functions of a model function, one per loss term.
 
-    ``residuals(f, batches, step)`` maps term names to residual tensors (N,) or (N, k).
+    ``residuals(f, batches, step, parameters=...)`` maps term names to residual tensors (N,) or (N, k).
+    ``unknowns`` are the PDE's trainable parameters (see :mod:`pinnlab.compile.parameters`).
     """
 
     def __init__(self, problem: Problem, backend: Backend | None = None, defaults: Mapping[str, int] | None = None):
@@ -87,7 +95,8 @@ class ResidualProgram:
         self.cmap = self.pde.column_map()
         self.spatial_cols = tuple(self.pde.spatial_columns())
         self.field_index = {f: i for i, f in enumerate(self.pde.fields)}
-        self.parameters = dict(self.pde.parameters)
+        self.parameters = self.pde.parameter_values
+        self.unknowns = ParameterMap(self.pde.trainable_parameters)
         defaults = dict(defaults or {})
         self.point_sets: dict[str, PointSet] = {}
         self.terms: dict[str, Term] = {}
@@ -117,9 +126,10 @@ class ResidualProgram:
                 self.terms[name] = Term(name, "periodic", name, fields=[self.field_index[f] for f in cond.fields],
                                         derivative_orders=cond.derivatives, column=self.cmap[cond.coordinate])
             elif isinstance(cond, Data):
-                coords, values = load_data(name, cond, self.columns)
-                self.point_sets[name] = PointSet(name, "data", len(coords), coords=coords, values=values)
-                self.terms[name] = Term(name, "data", name, fields=[self.field_index[f] for f in cond.fields])
+                obs, held_out = load_data(name, cond, self.problem)
+                self.point_sets[name] = PointSet(name, "data", len(obs), coords=obs.coords, values=obs.values,
+                                                 weights=obs.weights, held_out=held_out)
+                self.terms[name] = Term(name, "data", name, fields=[self.field_index[f] for f in obs.fields])
             else:  # pragma: no cover - guarded by Problem validation
                 raise SpecError(f"condition '{name}': unsupported type {type(cond).__name__}")
 
@@ -171,7 +181,8 @@ class ResidualProgram:
         return requests
 
     # -- evaluation ---------------------------------------------------------------
-    def _lookup(self, x: Tensor, values: dict[Derivative, Tensor], batch: Batch) -> Callable[[expr.Node], Any]:
+    def _lookup(self, x: Tensor, values: dict[Derivative, Tensor], batch: Batch,
+                parameters: Mapping[str, Any]) -> Callable[[expr.Node], Any]:
         def lookup(node: expr.Node) -> Any:
             if isinstance(node, expr.Symbol):
                 name = node.name
@@ -179,8 +190,8 @@ class ResidualProgram:
                     return values[Derivative(self.field_index[name], "partial", ())]
                 if name in self.cmap:
                     return x[:, self.cmap[name]]
-                if name in self.parameters:
-                    return self.parameters[name]
+                if name in parameters:
+                    return parameters[name]
                 return self.pde.functions[name](x)
             if isinstance(node, expr.Partial):
                 return values[Derivative(self.field_index[node.field], "partial", self._partial_cols(node))]
@@ -197,10 +208,15 @@ class ResidualProgram:
         return lookup
 
     def residuals(self, f: ModelFunction, batches: Mapping[str, Batch], step: int = 0,
-                  terms: list[str] | None = None) -> dict[str, Tensor]:
-        """Residuals of every term (or of ``terms``) at the given batches."""
+                  terms: list[str] | None = None, parameters: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Residuals of every term (or of ``terms``) at the given batches.
+
+        ``parameters`` gives the current values of some PDE parameters (0-dim tensors, e.g. the
+        trainable ones); the others keep their declared values."""
         wanted = list(self.terms) if terms is None else terms
-        sets = {self.terms[t].point_set for t in wanted}
+        constants = self.parameters if not parameters else {**self.parameters, **parameters}
+        # in term order, not a set's: string hashes differ between processes, and so would the rounding
+        sets = list(dict.fromkeys(self.terms[t].point_set for t in wanted))
         computed: dict[str, tuple[Tensor, dict[Derivative, Tensor]]] = {}
         for name in sets:
             batch = batches[name]
@@ -221,7 +237,7 @@ class ResidualProgram:
                 pred = torch.stack([values[Derivative(fi, "partial", ())] for fi in term.fields], dim=-1)
                 out[tname] = pred - batch.values
             else:
-                r = evaluate(term.nodes[0], self._lookup(x, values, batch))
+                r = evaluate(term.nodes[0], self._lookup(x, values, batch, constants))
                 if not isinstance(r, Tensor) or r.dim() == 0:
                     raise SpecError(f"term '{tname}' does not depend on the solution")
                 out[tname] = r

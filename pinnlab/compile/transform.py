@@ -1,6 +1,8 @@
 """Hard-constraint output transforms: each field is an expression of the coordinates
 and the raw network outputs, e.g. ``u: "(1 - norm2(x)) * u"`` makes u vanish on the
-unit sphere exactly, ``u: "t*u + sin(pi*x)"`` imposes an initial condition."""
+unit sphere exactly, ``u: "t*u + sin(pi*x)"`` imposes an initial condition, and
+``u: "g + dist(hole)*u"`` (``dist``: a distance function of the domain) imposes u = g
+on the boundary part ``hole`` of any shape."""
 
 from __future__ import annotations
 
@@ -11,7 +13,43 @@ from torch import nn
 
 from pinnlab.autodiff.taylor_value import TaylorValue
 from pinnlab.compile.evaluate import JET_OPS, TORCH_OPS, evaluate
-from pinnlab.spec.expr import Node, Symbol
+from pinnlab.geometry.distance import TENSOR_ARITHMETIC, Arithmetic, DistanceFunction
+from pinnlab.spec.expr import Distance, Node, Symbol
+
+
+class JetArithmetic(Arithmetic):
+    """The operations of :class:`~pinnlab.geometry.distance.Arithmetic` on Taylor jets (and tensors)."""
+
+    def value(self, a: Any) -> torch.Tensor:
+        return a.primal.detach() if isinstance(a, TaylorValue) else super().value(a)
+
+    def sqrt(self, a: Any) -> Any:
+        return a ** 0.5 if isinstance(a, TaylorValue) else torch.sqrt(a)
+
+    def unsqueeze(self, a: Any) -> Any:
+        return a.unsqueeze_last() if isinstance(a, TaylorValue) else a.unsqueeze(-1)
+
+    def take(self, a: Any, index: slice) -> Any:
+        return a.select(index) if isinstance(a, TaylorValue) else a[..., index]
+
+    def column(self, a: Any, i: int) -> Any:
+        return a.select(i) if isinstance(a, TaylorValue) else a[..., i]
+
+    def cat(self, parts: Any) -> Any:
+        jets = [p for p in parts if isinstance(p, TaylorValue)]
+        if not jets:
+            return torch.cat(list(parts), -1)
+        first = jets[0]
+        return type(first).cat([p if isinstance(p, TaylorValue) else first.constant_like(p) for p in parts])
+
+    def sum_last(self, a: Any) -> Any:
+        return a.sum_last() if isinstance(a, TaylorValue) else a.sum(-1)
+
+    def linear(self, a: Any, weight: torch.Tensor, bias: torch.Tensor) -> Any:
+        return a.linear(weight, bias) if isinstance(a, TaylorValue) else super().linear(a, weight, bias)
+
+
+JET_ARITHMETIC = JetArithmetic()
 
 
 class OutputTransform(nn.Module):
@@ -19,19 +57,28 @@ class OutputTransform(nn.Module):
 
     ``expressions`` maps a field index to its expression; fields without one pass
     through. ``columns`` maps coordinate names to a column index (scalar) or a
-    ``slice`` (vector coordinate); ``fields`` lists the field names in output order.
+    ``slice`` (vector coordinate); ``fields`` lists the field names in output order;
+    ``distances`` maps the boundary names of each ``dist(...)`` node (a tuple, empty for
+    the whole boundary) to the geometry's distance function.
     """
 
     def __init__(self, expressions: dict[int, Node], columns: dict[str, int | slice], fields: list[str],
-                 parameters: dict[str, float]):
+                 parameters: dict[str, float], distances: dict[tuple[str, ...], DistanceFunction] | None = None):
         super().__init__()
         self.expressions = expressions
         self.columns = columns
         self.fields = list(fields)
         self.parameters = dict(parameters)
+        self.distances = dict(distances or {})
 
-    def _lookup(self, x: Any, raw: Any, select) -> Any:
+    def _lookup(self, x: Any, raw: Any, select, arithmetic: Arithmetic = TENSOR_ARITHMETIC) -> Any:
         def lookup(node: Node) -> Any:
+            if isinstance(node, Distance):
+                if node.boundary not in self.distances:
+                    what = ", ".join(node.boundary) or "the whole boundary"
+                    raise KeyError(f"no distance function for {what}")
+                fn = self.distances[node.boundary]
+                return fn(fn.read(x, select), arithmetic)
             if not isinstance(node, Symbol):
                 raise TypeError(f"derivatives are not allowed in an output transform: {node}")
             name = node.name
@@ -43,7 +90,8 @@ class OutputTransform(nn.Module):
 
         return lookup
 
-    def apply(self, x: Any, raw: Any, select, stack, ops: Any = TORCH_OPS, broadcast=None) -> Any:
+    def apply(self, x: Any, raw: Any, select, stack, ops: Any = TORCH_OPS, broadcast=None,
+              arithmetic: Arithmetic = TENSOR_ARITHMETIC) -> Any:
         """Generic evaluation over tensors or jets (``select``/``stack`` pick and join columns)."""
         outputs = []
         for i in range(len(self.fields)):
@@ -51,7 +99,7 @@ class OutputTransform(nn.Module):
             if node is None:
                 outputs.append(select(raw, i))
                 continue
-            value = evaluate(node, self._lookup(x, raw, select), ops)
+            value = evaluate(node, self._lookup(x, raw, select, arithmetic), ops)
             if broadcast is not None:
                 value = broadcast(value, raw)
             outputs.append(value)
@@ -81,4 +129,5 @@ class OutputTransform(nn.Module):
                 value = torch.full_like(like.primal[:, 0], float(value))
             return like.constant_like(value)
 
-        return self.apply(x, raw, select, type(raw).stack_last, ops=JET_OPS, broadcast=broadcast)
+        return self.apply(x, raw, select, type(raw).stack_last, ops=JET_OPS, broadcast=broadcast,
+                          arithmetic=JET_ARITHMETIC)

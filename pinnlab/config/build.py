@@ -3,30 +3,45 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from pinnlab.autodiff import make_backend
 from pinnlab.compile import OutputTransform, ResidualProgram
+from pinnlab.compile.data import check_inside
+from pinnlab.config.messages import problem_error
 from pinnlab.config.schema import ModelConfig, ProblemConfig, RunConfig
 from pinnlab.equations import get_equation
 from pinnlab.errors import ConfigError, SpecError, did_you_mean
 from pinnlab.geometry import Geometry, geometry_from_dict
+from pinnlab.geometry.factory_shapes import absolute_mesh_paths
 from pinnlab.nn import MLP, FourierFeatures, InputScaling, PeriodicEmbedding, PINNModel
+from pinnlab.nn.fields import FieldNetworks
 from pinnlab.nn.layers import ACTIVATIONS
 from pinnlab.spec import CONDITION_TYPES, PDE, Periodic, Problem
 from pinnlab.spec import expr as expr_mod
 
 
 def problem_from_config(cfg: ProblemConfig, source: str = "<config>") -> Problem:
-    """A :class:`Problem` from the ``problem`` section (built-in or inline)."""
+    """A :class:`Problem` from the ``problem`` section (built-in or inline).
+
+    Relative mesh files of the domain are made absolute in ``cfg`` (found next to the
+    configuration file, else in the working directory), so a run directory's resolved
+    configuration finds them again.
+    """
+    if isinstance(cfg.domain, dict):
+        cfg.domain = absolute_mesh_paths(cfg.domain, Path(source).parent if Path(source).is_file() else None)
     try:
         if cfg.equation is not None:
             problem = get_equation(cfg.equation, **cfg.options)
             changes: dict[str, Any] = {}
             if cfg.parameters:
-                changes["pde"] = problem.pde.with_parameters(**cfg.parameters)
+                values = {k: v if isinstance(v, float) else v.model_dump(exclude_none=True)
+                          for k, v in cfg.parameters.items()}
+                changes["pde"] = problem.pde.with_parameters(**values)
             if cfg.domain is not None:
                 changes["domain"] = cfg.domain
             if cfg.conditions is not None:
@@ -37,8 +52,9 @@ def problem_from_config(cfg: ProblemConfig, source: str = "<config>") -> Problem
         pde = pde_from_dict(cfg.pde or {}, source)
         conditions = conditions_from_dict(cfg.conditions or {}, source)
         return Problem(pde, cfg.domain, conditions, exact=cfg.exact, name="custom")
-    except (SpecError, ValueError) as exc:
-        raise ConfigError(f"{source}: problem: {exc}") from None
+    except (SpecError, ValueError, TypeError, ArithmeticError) as exc:  # a value of the wrong type or size too
+        raise problem_error(exc, source, inline=cfg.equation is None,
+                            fallback="problem.options" if cfg.equation is not None and cfg.options else None) from None
 
 
 def pde_from_dict(data: dict[str, Any], source: str = "<config>") -> PDE:
@@ -52,6 +68,15 @@ def pde_from_dict(data: dict[str, Any], source: str = "<config>") -> PDE:
             raise ConfigError(f"{source}: key 'problem.pde.{key}' is missing")
     if not isinstance(data["equations"], dict):
         raise ConfigError(f"{source}: key 'problem.pde.equations' must map names to expressions")
+    for key in ("coordinates", "fields"):
+        if not isinstance(data[key], list):
+            raise ConfigError(f"{source}: key 'problem.pde.{key}' must be a list of names, got {data[key]!r}")
+    if not isinstance(data.get("parameters") or {}, dict):
+        raise ConfigError(f"{source}: key 'problem.pde.parameters' must map names to values, "
+                          f"got {data['parameters']!r}")
+    for name, value in (data.get("parameters") or {}).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{source}: key 'problem.pde.parameters.{name}': must be a finite number, got {value}")
     return PDE(coordinates=list(data["coordinates"]), fields=list(data["fields"]),
                equations=dict(data["equations"]), parameters=dict(data.get("parameters") or {}),
                time=data.get("time"))
@@ -66,7 +91,7 @@ def conditions_from_dict(data: dict[str, dict[str, Any]], source: str = "<config
                               f"({', '.join(CONDITION_TYPES)})")
         spec = dict(spec)
         kind = spec.pop("type")
-        cls = CONDITION_TYPES.get(kind)
+        cls = CONDITION_TYPES.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise ConfigError(f"{source}: key 'problem.conditions.{name}.type': unknown condition type "
                               f"'{kind}'{did_you_mean(kind, CONDITION_TYPES)}")
@@ -87,9 +112,10 @@ def geometry_of(problem: Problem, source: str = "<config>") -> Geometry:
         return problem.domain
     pde = problem.pde
     dims = {c.name: c.dim for c in pde.coordinates if c.dim is not None}
+    root = Path(source).parent if Path(source).is_file() else None
     try:
-        return geometry_from_dict(problem.domain, [c.name for c in pde.coordinates], pde.time, dims=dims)
-    except SpecError as exc:
+        return geometry_from_dict(problem.domain, [c.name for c in pde.coordinates], pde.time, dims=dims, root=root)
+    except (SpecError, TypeError, ValueError) as exc:  # a value of the wrong type is a bad domain too
         raise ConfigError(f"{source}: key 'problem.domain': {exc}") from None
 
 
@@ -115,14 +141,15 @@ def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,
         fourier = FourierFeatures(width_in, cfg.fourier.features, cfg.fourier.sigma, cfg.fourier.trainable,
                                   generator=generator)
         width_in = fourier.out_dim
-    body = MLP(width_in, len(pde.fields), cfg.width, cfg.depth, cfg.activation, generator=generator)
+    body = _body(cfg, pde.fields, width_in, generator, source)
     transform = None
     if cfg.output:
         ns = expr_mod.Namespace(
             fields=tuple(pde.fields), scalar_coords=pde.namespace().scalar_coords,
             vector_coords=pde.namespace().vector_coords, parameters=tuple(pde.parameters),
+            boundaries=tuple(geometry.faces),
         )
-        exprs = {}
+        exprs, distances = {}, {}
         for field, text in cfg.output.items():
             if field not in pde.fields:
                 raise ConfigError(f"{source}: key 'model.output.{field}': '{field}' is not a field ({pde.fields})")
@@ -132,9 +159,53 @@ def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,
                 raise ConfigError(f"{source}: key 'model.output.{field}': {exc}") from None
             if expr_mod.max_derivative_order(node) > 0:
                 raise ConfigError(f"{source}: key 'model.output.{field}': derivatives are not allowed here")
+            learned = sorted(expr_mod.symbols(node) & set(pde.trainable_parameters))
+            if learned:
+                raise ConfigError(f"{source}: key 'model.output.{field}': '{learned[0]}' is a trainable parameter; "
+                                  "hard constraints may use fixed parameters only")
             exprs[pde.fields.index(field)] = node
-        transform = OutputTransform(exprs, pde.column_map(), pde.fields, pde.parameters)
+            distances.update(_distances(node, geometry, f"{source}: key 'model.output.{field}'"))
+        transform = OutputTransform(exprs, pde.column_map(), pde.fields, pde.parameter_values, distances)
     return PINNModel(scaling, body, periodic=periodic, fourier=fourier, transform=transform)
+
+
+def _distances(node: expr_mod.Node, geometry: Geometry, where: str) -> dict[tuple[str, ...], Any]:
+    """The geometry's distance function for every ``dist(...)`` in an output expression."""
+    out = {}
+    for n in expr_mod.walk(node):
+        if isinstance(n, expr_mod.Distance) and n.boundary not in out:
+            try:
+                out[n.boundary] = geometry.distance_function(list(n.boundary) or None)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: dist(): {exc}") from None
+    return out
+
+
+def _body(cfg: ModelConfig, fields: list[str], width_in: int, generator: torch.Generator | None,
+          source: str) -> torch.nn.Module:
+    """The MLP of every field, or with ``model.fields`` the shared MLP and the fields' own networks."""
+    if not cfg.fields:
+        return MLP(width_in, len(fields), cfg.width, cfg.depth, cfg.activation, generator=generator)
+    own_specs = {}
+    for name, spec in cfg.fields.items():
+        key = f"model.fields.{name}"
+        if name not in fields:
+            raise ConfigError(f"{source}: key '{key}': '{name}' is not a field{did_you_mean(name, fields)} "
+                              f"(fields: {', '.join(fields)})")
+        if spec.network == "shared" and (spec.width, spec.depth, spec.activation) != (None, None, None):
+            raise ConfigError(f"{source}: key '{key}': width, depth and activation belong to 'network: own'")
+        if spec.activation is not None and spec.activation not in ACTIVATIONS:
+            raise ConfigError(f"{source}: key '{key}.activation': unknown activation '{spec.activation}' "
+                              f"(available: {', '.join(ACTIVATIONS)})")
+        if spec.network == "own":
+            own_specs[name] = spec
+    shared_fields = [f for f in fields if f not in own_specs]
+    shared = (MLP(width_in, len(shared_fields), cfg.width, cfg.depth, cfg.activation, generator=generator)
+              if shared_fields else None)
+    own = {f: MLP(width_in, 1, s.width or cfg.width, s.depth or cfg.depth, s.activation or cfg.activation,
+                  generator=generator) for f, s in own_specs.items()}
+    positive = {f: ("softplus" if s.positive is True else s.positive) for f, s in cfg.fields.items() if s.positive}
+    return FieldNetworks(fields, shared, shared_fields, own, positive)
 
 
 def _periods(spec: dict[str, float] | bool, problem: Problem, low: list[float], high: list[float],
@@ -182,6 +253,19 @@ def check_faces(program: ResidualProgram, geometry: Geometry, source: str = "<co
                               f"'{unknown[0]}'{hint}; faces of this domain: {', '.join(valid)}")
 
 
+def check_data(program: ResidualProgram, geometry: Geometry, source: str = "<config>") -> None:
+    """Every observation of a data condition (held-out ones too) must lie in the domain."""
+    columns = program.pde.columns
+    try:
+        for ps in program.point_sets.values():
+            if ps.kind == "data" and ps.coords is not None:
+                check_inside(ps.name, ps.coords, geometry, columns)
+                if ps.held_out is not None:
+                    check_inside(ps.name, ps.held_out.coords, geometry, columns, "validation ")
+    except SpecError as exc:
+        raise ConfigError(f"{source}: problem: {exc}") from None
+
+
 def program_from_config(cfg: RunConfig, problem: Problem, source: str = "<config>") -> ResidualProgram:
     """Compile the problem with the configured derivative backend and point counts."""
     s = cfg.sampling
@@ -206,5 +290,5 @@ def program_from_config(cfg: RunConfig, problem: Problem, source: str = "<config
         if recounted:
             problem = problem.replace(conditions=conditions)
         return ResidualProgram(problem, backend_from_config(cfg, source), defaults)
-    except SpecError as exc:
-        raise ConfigError(f"{source}: problem: {exc}") from None
+    except (SpecError, ValueError, TypeError, ArithmeticError) as exc:  # a value of the wrong type or size too
+        raise problem_error(exc, source, inline=cfg.problem.equation is None) from None

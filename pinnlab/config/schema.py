@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pinnlab.config.messages import check_integers, key_path, quoted, shown_value, validation_reason
 from pinnlab.config.yaml_io import apply_overrides, read_yaml
 from pinnlab.errors import ConfigError, did_you_mean
 from pinnlab.solvers.teng.integrators import get_tableau
@@ -28,8 +29,23 @@ def check_resolution(v: list[int] | int | None) -> list[int] | int | None:
     return v
 
 
+#: a number that is neither NaN nor infinite (a parameter's value)
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ParameterConfig(Section):
+    """A PDE parameter that is more than a constant (see :class:`pinnlab.spec.Parameter`); keys left out
+    keep a built-in's declaration."""
+
+    value: float | None = None
+    trainable: bool | None = None
+    positive: bool | None = None
+    bounds: list[float] | None = Field(None, min_length=2, max_length=2)
+    true_value: float | None = None
 
 
 class ProblemConfig(Section):
@@ -37,7 +53,7 @@ class ProblemConfig(Section):
 
     equation: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    parameters: dict[str, float] = Field(default_factory=dict)
+    parameters: dict[str, FiniteFloat | ParameterConfig] = Field(default_factory=dict)
     pde: dict[str, Any] | None = None
     domain: Any = None
     conditions: dict[str, dict[str, Any]] | None = None
@@ -58,6 +74,16 @@ class FourierConfig(Section):
     trainable: bool = False
 
 
+class FieldConfig(Section):
+    """How one field is represented: an output of the shared network or its own network, optionally positive."""
+
+    network: Literal["own", "shared"] = "own"
+    width: int | None = Field(None, ge=1)
+    depth: int | None = Field(None, ge=1)
+    activation: str | None = None
+    positive: bool | Literal["softplus", "exp"] = False
+
+
 class ModelConfig(Section):
     type: Literal["mlp"] = "mlp"
     width: int = Field(64, ge=1)
@@ -67,6 +93,7 @@ class ModelConfig(Section):
     periodic: dict[str, float] | bool = False
     harmonics: int = Field(1, ge=1)
     output: dict[str, str] = Field(default_factory=dict)
+    fields: dict[str, FieldConfig] = Field(default_factory=dict)
 
 
 class DerivativesConfig(Section):
@@ -122,6 +149,9 @@ class SolverConfig(BaseModel):
         steps = options.pop("steps", default_steps)
         if steps is None:
             raise ValueError("the number of steps is missing: set train.steps or solver.steps")
+        whole = isinstance(steps, int) or (isinstance(steps, float) and steps.is_integer())
+        if isinstance(steps, bool) or not whole or steps < 1:
+            raise ValueError(f"key 'solver.steps': must be a whole number >= 1, got {steps!r}")
         return [{"name": self.name, "steps": int(steps), **options}]
 
 
@@ -134,6 +164,8 @@ class TrainConfig(Section):
     checkpoint_every: int = Field(1000, ge=1)
     log_every: int = Field(10, ge=1)
     progress: bool = True
+    #: seconds a collective of a data-parallel run waits for the other ranks before the job fails
+    timeout_s: float = Field(600.0, gt=0)
 
 
 class OutputConfig(Section):
@@ -144,6 +176,7 @@ class OutputConfig(Section):
     vtk: bool = True
     plots: bool = True
     vectors: dict[str, list[str]] = {}
+    up_to_constant: list[str] = Field(default_factory=list)
 
     @field_validator("resolution")
     @classmethod
@@ -284,18 +317,34 @@ def _valid_keys(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
 
 
 def format_validation_error(exc: ValidationError, source: str, schema: type[BaseModel] = RunConfig) -> str:
-    """One paragraph per problem: file, key path, reason and a hint."""
-    lines = []
+    """One paragraph per problem: file, key path, reason (the alternatives of a union together) and a hint."""
+    lines: list[str] = []
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for err in exc.errors():
-        loc = tuple(err["loc"])
-        path = ".".join(str(p) for p in loc) or "(top level)"
+        loc = key_path(tuple(err["loc"]))
         if err["type"] == "extra_forbidden":
+            path = ".".join(str(p) for p in loc)
             valid = _valid_keys(schema, loc[:-1])
-            lines.append(f"{source}: unknown key '{path}'{did_you_mean(loc[-1], valid, listing='valid keys')}")
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: key '{path}': {msg}" if loc else f"{source}: {msg}")
-    return "\n".join(lines)
+            lines.append(f"{source}: unknown key {quoted(path)}{did_you_mean(loc[-1], valid, listing='valid keys')}")
+            continue
+        if loc not in groups:
+            groups[loc] = []
+            lines.append(loc)  # type: ignore[arg-type]  (filled in below, in order)
+        groups[loc].append(err)
+    out = []
+    for line in lines:
+        if isinstance(line, str):
+            out.append(line)
+            continue
+        errs = groups[line]
+        reasons = [validation_reason(e) for e in errs]
+        text = reasons[0] + "".join(f"; or {r.removeprefix('Input should be ')}" for r in reasons[1:])
+        got = shown_value(errs[0].get("input")) if errs[0]["type"] != "missing" else None
+        if got is not None and "got " not in text:
+            text += f" (got {got})"
+        path = ".".join(str(p) for p in line)
+        out.append(f"{source}: key {quoted(path)}: {text}" if line else f"{source}: {text}")
+    return "\n".join(out)
 
 
 def parse_config(data: Any, source: str = "<config>") -> AnyRunConfig:
@@ -307,10 +356,11 @@ def parse_config(data: Any, source: str = "<config>") -> AnyRunConfig:
     if data.get("mode", "pinn") == "pinn" and "mode" in data:
         data = {k: v for k, v in data.items() if k != "mode"}
     elif data.get("mode") not in (None, "teng"):
-        raise ConfigError(f"{source}: key 'mode': unknown mode '{data['mode']}' (modes: pinn, teng)")
+        raise ConfigError(f"{source}: key 'mode': unknown mode {data['mode']!r} (modes: pinn, teng)")
+    check_integers(data, source)
     if is_teng_config(data):
         if "teng" not in data:
-            raise ConfigError(f"{source}: 'mode: teng' needs a 'teng' section (with at least 'dt')")
+            raise ConfigError(f"{source}: key 'teng': 'mode: teng' needs a 'teng' section (with at least 'dt')")
         schema = TengRunConfig
     try:
         return schema.model_validate(data)

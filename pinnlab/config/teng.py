@@ -111,6 +111,10 @@ class TengPlan:
 
 def teng_plan(cfg: TengRunConfig, problem: Problem, source: str = "<config>") -> TengPlan:
     """Check a TENG configuration against its problem (evolution form, periodic box, whole steps)."""
+    learned = list(problem.pde.trainable_parameters)
+    if learned:
+        raise ConfigError(f"{source}: problem: parameter '{learned[0]}' is trainable, but TENG steps a forward "
+                          "problem in time; learn parameters with a PINN run (mode: pinn)")
     try:
         operator = EvolutionOperator(problem.pde, make_backend(cfg.teng.derivatives))
     except SpecError as exc:

@@ -6,6 +6,7 @@ from pinnlab.equations import (  # noqa: F401  (register)
     burgers,
     heat,
     high_dim,
+    inverse,
     kdv,
     navier_stokes,
     periodic2d,

@@ -22,6 +22,7 @@ __all__ = [
     "plot_field_2d",
     "plot_history",
     "plot_line",
+    "plot_parameters",
     "plot_points",
 ]
 
@@ -152,6 +153,36 @@ def plot_history(
                 marker="." if keep.sum() < 30 else None,
             )
         ax.set_yscale("log")
+        ax.set(xlabel=x_key, ylabel=ylabel)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_parameters(
+    path: str | Path,
+    history: Mapping[str, Sequence[float]],
+    x_key: str = "step",
+) -> Path:
+    """Learned PDE parameters against ``history[x_key]``: the values (columns ``param_NAME``) and, in a
+    second panel on a log scale, their relative errors (``param_NAME_rel_error``) when present."""
+    if x_key not in history:
+        raise ValueError(f"history has no {x_key!r} column; columns: {sorted(history)}")
+    values = {k[len("param_"):]: v for k, v in history.items()
+              if k.startswith("param_") and not k.endswith("_rel_error")}
+    if not values:
+        raise ValueError(f"history has no param_ columns; columns: {sorted(history)}")
+    errors = {k[len("param_"):-len("_rel_error")]: v for k, v in history.items()
+              if k.startswith("param_") and k.endswith("_rel_error")}
+    steps = _column(history[x_key], x_key)
+    panels = [(values, "value", "linear")] + ([(errors, "relative error", "log")] if errors else [])
+    fig = _figure(6.5 * len(panels), 4.0)
+    for ax, (columns, ylabel, scale) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        for name, column in columns.items():
+            v = _column(column, name)
+            keep = np.isfinite(v) & np.isfinite(steps) & ((v > 0) if scale == "log" else True)
+            ax.plot(steps[keep], v[keep], label=name, marker="." if keep.sum() < 30 else None)
+        ax.set_yscale(scale)
         ax.set(xlabel=x_key, ylabel=ylabel)
         ax.grid(alpha=0.3, which="both")
         ax.legend()

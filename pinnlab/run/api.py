@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pinnlab.compile import ParameterMap
 from pinnlab.config import apply_overrides, parse_config, read_yaml
 from pinnlab.config.build import geometry_of, model_from_config, problem_from_config
 from pinnlab.config.schema import AnyRunConfig, RunBase, TengRunConfig
 from pinnlab.errors import ConfigError
 from pinnlab.io import run_dir as rd
+from pinnlab.run import distributed as parallel
+from pinnlab.run.distributed import device_for_rank
 from pinnlab.run.setup import PinnSetup, RunSetup
 from pinnlab.run.solution import Solution
 from pinnlab.run.teng import TengSetup, trajectory_for_loading
@@ -23,12 +25,8 @@ from pinnlab.spec import Problem
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was requested but no CUDA device is available (use --device cpu or auto)")
-    return torch.device(name)
+    """``auto`` picks CUDA when available; a rank of a data-parallel run takes its local GPU."""
+    return device_for_rank(name)
 
 
 @contextlib.contextmanager
@@ -62,22 +60,14 @@ def run_directory(out: str | Path | None, cfg: RunBase, name: str, resume: bool)
     if out is None and cfg.output.dir is not None:
         out = cfg.output.dir
     if out is not None:
-        path = Path(out)
-        if not resume and path.exists() and any(path.iterdir()):
-            raise ConfigError(f"output directory '{path}' exists and is not empty; use --resume to continue "
-                              "that run, or choose another --out")
-        if resume and not (path / rd.CHECKPOINT).exists():
-            raise ConfigError(f"cannot resume: '{path / rd.CHECKPOINT}' does not exist")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return rd.prepare_run_dir(Path(out), resume)  # a non-empty directory is refused unless resuming
     if resume:
         raise ConfigError("--resume needs the run directory (--out DIR)")
     base = Path("runs") / name
     path, k = base, 1
-    while path.exists() and any(path.iterdir()):
+    while path.exists() and (not path.is_dir() or any(path.iterdir())):
         path, k = Path(f"{base}-{k}"), k + 1
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return rd.prepare_run_dir(path, resume=False)
 
 
 def make_setup(cfg: AnyRunConfig, problem: Problem, device: torch.device, source: str) -> RunSetup:
@@ -93,6 +83,8 @@ def solve(config: Any, problem: Problem | None = None, out: str | Path | None = 
 
     ``config`` is a YAML path, a dict or a parsed configuration (PINN or ``mode: teng``);
     ``problem`` (a Python :class:`Problem`) replaces the config's ``problem`` section when given.
+    Started by torchrun on several ranks, the run is data-parallel (see :mod:`pinnlab.run.distributed`):
+    every rank returns the solution, rank 0 alone writes the run directory.
     """
     if problem is not None and isinstance(config, Mapping) and "problem" not in config:
         config = {**config, "problem": {"equation": "__python__"}}
@@ -102,16 +94,19 @@ def solve(config: Any, problem: Problem | None = None, out: str | Path | None = 
     else:
         data["problem"] = {"python": problem.name}
     dev = resolve_device(cfg.train.device)
+    parallel.start(dev, cfg.train.timeout_s)  # joins torchrun's process group when started on several ranks
     dtype = dtype_of(cfg)
     with default_dtype(dtype):
         torch.manual_seed(cfg.train.seed)
         setup = make_setup(cfg, problem, dev, source)  # every check before the run directory is made
+        parallel.check_shards(setup.sampler.point_sets, source)
         name = cfg.name or (f"teng_{problem.name}" if isinstance(cfg, TengRunConfig) else problem.name)
-        run_dir = run_directory(out, cfg, name, resume)
+        run_dir = parallel.on_rank_zero(lambda: run_directory(out, cfg, name, resume))
         resolved = cfg.model_dump(mode="json")
         if "python" in data.get("problem", {}):
             resolved["problem"] = {"python": problem.name}
-        rd.write_config(run_dir, resolved)  # on resume with other settings the old file becomes config.N.yaml
+        if parallel.is_writer():  # on resume with other settings the old file becomes config.N.yaml
+            rd.write_config(run_dir, resolved)
         trainer = Trainer(cfg, setup, dev, run_dir, source, resolved)
         show = cfg.train.progress if progress is None else progress
         trainer.run(resume=resume, progress=show)
@@ -158,10 +153,9 @@ def load(run_dir: str | Path, problem: Problem | None = None, device: str = "cpu
                 raise ConfigError(f"'{weights}': the saved network does not fit the problem '{problem.name}' and "
                                   f"the model section of '{config_path}' (pass the problem the run solved): "
                                   f"{first[0].strip()}") from None
-    metrics = {}
-    if (path / rd.METRICS).exists():
-        metrics = json.loads((path / rd.METRICS).read_text())
-    return Solution(problem, model, geometry, data, path, metrics)
+    metrics = rd.read_metrics(path)
+    learned = ParameterMap(problem.pde.trainable_parameters).values(state.get("pde_parameters", {}))
+    return Solution(problem, model, geometry, data, path, metrics, parameters=learned)
 
 
 __all__ = ["default_dtype", "load", "make_setup", "resolve_device", "run_directory", "solve"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from pinnlab.io.plots import plot_comparison_2d, plot_field_2d, plot_history, plot_line
+from pinnlab.io.plots import plot_comparison_2d, plot_field_2d, plot_history, plot_line, plot_parameters
 from pinnlab.io.vtk import write_grid, write_time_series
 from pinnlab.run.vorticity import vorticity_point_data
 
@@ -131,6 +131,8 @@ def export_plots(solution: Solution, directory: Path, history: dict[str, list[fl
     written: list[Path] = []
     if history:
         written.append(plot_history(directory / "history.png", history))
+        if any(k.startswith("param_") for k in history):
+            written.append(plot_parameters(directory / "parameters.png", history))
     axes, points, mask = solution.evaluation_grid(resolution)
     names = [solution.coords[c] for c in solution.geometry.grid_columns()]
     suffix, title = "", ""

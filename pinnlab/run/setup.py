@@ -13,11 +13,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pinnlab.compile import Objective
-from pinnlab.config.build import check_faces, geometry_of, model_from_config, program_from_config
+from pinnlab import distributed
+from pinnlab.compile import Batch, Objective
+from pinnlab.config.build import check_data, check_faces, geometry_of, model_from_config, program_from_config
 from pinnlab.config.schema import RunConfig
 from pinnlab.errors import ConfigError
-from pinnlab.nn import parameters_of
+from pinnlab.nn import BoundModel, parameters_of
 from pinnlab.run.solution import Solution, relative_errors
 from pinnlab.sampling import PointDrawer, Sampler, make_sampler, sampler_names
 from pinnlab.spec import Problem
@@ -52,6 +53,14 @@ class RunSetup:
         """Relative L2 errors of the current parameters (empty without a reference)."""
         return {}
 
+    def monitor(self, params: Mapping[str, Tensor]) -> dict[str, float]:
+        """Cheap values for every ``history.csv`` row and the progress bar (e.g. learned PDE parameters)."""
+        return {}
+
+    def validation(self, params: Mapping[str, Tensor]) -> dict[str, float]:
+        """Losses on held-out points, measured with the errors (``history.csv`` columns)."""
+        return {}
+
     def record(self, step: int, params: Mapping[str, Tensor], info: Mapping[str, float]) -> None:
         """Called after every successful step."""
 
@@ -77,9 +86,11 @@ class RunSetup:
 class Evaluator:
     """Relative L2 errors at fixed points (grid or seeded random); the reference values are computed once."""
 
-    def __init__(self, solution: Solution, resolution: Any, random_points: int | None = None):
+    def __init__(self, solution: Solution, resolution: Any, random_points: int | None = None,
+                 up_to_constant: tuple[str, ...] = ()):
         self.solution = solution
         self.resolution, self.random_points = resolution, random_points
+        self.up_to_constant = tuple(up_to_constant)
         self._points: Any = None
         self._ref: Any = None
 
@@ -102,7 +113,8 @@ class Evaluator:
     def __call__(self) -> dict[str, float]:
         if self.ref is None:
             return {}
-        return relative_errors(self.solution.predict(self.points), self.ref, self.solution.fields)
+        return relative_errors(self.solution.predict(self.points), self.ref, self.solution.fields,
+                               self.up_to_constant)
 
 
 class PinnSetup(RunSetup):
@@ -119,11 +131,24 @@ class PinnSetup(RunSetup):
         self.model = model_from_config(cfg.model, problem, self.geometry, init_gen, source).to(device, dtype)
         self.program = program_from_config(cfg, problem, source)
         check_faces(self.program, self.geometry, source)
+        check_data(self.program, self.geometry, source)
+        self.unknowns = self.program.unknowns
+        self.device, self.dtype = device, dtype
+        self.held_out = {name: ps.held_out for name, ps in self.program.point_sets.items() if ps.held_out is not None}
+        unknown = [f for f in cfg.output.up_to_constant if f not in problem.pde.fields]
+        if unknown:
+            raise ConfigError(f"{source}: key 'output.up_to_constant': '{unknown[0]}' is not a field "
+                              f"({', '.join(problem.pde.fields)})")
         self.sampler = self._make_sampler(device, dtype)
         self.weights = dict(cfg.loss.weights)
         self.stages = cfg.stages()
         self._solution = Solution(problem, self.model, self.geometry)
-        self.evaluator = Evaluator(self._solution, cfg.output.resolution, cfg.output.eval_points)
+        self.evaluator = Evaluator(self._solution, cfg.output.resolution, cfg.output.eval_points,
+                                   tuple(cfg.output.up_to_constant))
+
+    def initial_params(self) -> dict[str, Tensor]:
+        """The network's parameters and the raw values of the trainable PDE parameters (``pde.NAME``)."""
+        return {**parameters_of(self.model), **self.unknowns.initial(self.dtype, self.device)}
 
     def _make_sampler(self, device: torch.device, dtype: torch.dtype) -> Sampler:
         s = self.cfg.sampling
@@ -156,22 +181,56 @@ class PinnSetup(RunSetup):
         self._sync(params)
         return self.evaluator()
 
+    def monitor(self, params: Mapping[str, Tensor]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, entry in self.unknowns.report(params).items():
+            out[f"param_{name}"] = entry["value"]
+            if "rel_error" in entry:
+                out[f"param_{name}_rel_error"] = entry["rel_error"]
+        return out
+
+    def validation(self, params: Mapping[str, Tensor]) -> dict[str, float]:
+        out = {}
+        detached = {k: v.detach() for k, v in params.items()}
+        for term, obs in self.held_out.items():
+            point_set = self.program.terms[term].point_set
+            weights = None if obs.weights is None else obs.weights.to(self.device, self.dtype)
+            batch = Batch(obs.coords.to(self.device, self.dtype), values=obs.values.to(self.device, self.dtype),
+                          weights=weights)
+            network, values = self.unknowns.split(detached)
+            with torch.no_grad():
+                r = self.program.residuals(BoundModel(self.model, network), {point_set: batch}, terms=[term],
+                                           parameters=values)[term]
+            squares = r.pow(2) if weights is None else weights.reshape(-1, *([1] * (r.dim() - 1))) * r.pow(2)
+            out[f"val_loss_{term}"] = float(squares.mean())
+        return out
+
     def result_metrics(self, params: Mapping[str, Tensor], info: Mapping[str, float], step: int) -> dict[str, Any]:
         batches = self.sampler.batches or self.sampler.sample(step)
         detached = {k: v.detach() for k, v in params.items()}
-        total, losses = self.objective(batches, step).loss(detached)
+        objective = self.objective(batches, step)
+        total, losses = objective.loss(detached)
+        if objective.sharded:  # the ranks' shares of the global losses
+            total, losses = distributed.all_reduce_sum_tree((total, losses))
         out: dict[str, Any] = {"loss": float(total.detach()),
                                "losses": {k: float(v.detach()) for k, v in losses.items()},
                                "derivatives": self.cfg.derivatives.method}
         if self.evaluator.ref is not None:
             kind = "random" if self.cfg.output.eval_points else "grid"
             out["error_points"] = {"kind": kind, "count": len(self.evaluator.points)}
+            if self.cfg.output.up_to_constant:
+                out["up_to_constant"] = list(self.cfg.output.up_to_constant)
+        if self.unknowns:
+            out["parameters"] = self.unknowns.report(params)
+        if self.held_out:
+            out["validation"] = {k.removeprefix("val_loss_"): v for k, v in self.validation(params).items()}
         return out
 
     def solution(self, params: Mapping[str, Tensor], config: dict[str, Any], run_dir: Path | None,
                  metrics: dict[str, Any] | None = None) -> Solution:
         self._sync(params)
-        return Solution(self.problem, self.model, self.geometry, config, run_dir, metrics)
+        return Solution(self.problem, self.model, self.geometry, config, run_dir, metrics,
+                        parameters=self.unknowns.values(params))
 
 
 __all__ = ["FIXED_METHODS", "Evaluator", "PinnSetup", "RunSetup", "sampling_methods"]

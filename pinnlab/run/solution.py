@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,15 @@ class Solution:
     """Fields of a solved problem as functions of the coordinates.
 
     ``coords`` lists the input column names in order, ``fields`` the output names;
-    ``predict(points)`` takes an (N, len(coords)) array and returns (N, len(fields)).
+    ``predict(points)`` takes an (N, len(coords)) array and returns (N, len(fields));
+    ``parameters`` holds the PDE parameters, the trainable ones at their learned values.
     """
 
     def __init__(self, problem: Problem, model: torch.nn.Module, geometry: Geometry, config: dict[str, Any] | None = None,
-                 run_dir: Path | None = None, metrics: dict[str, Any] | None = None):
+                 run_dir: Path | None = None, metrics: dict[str, Any] | None = None,
+                 parameters: Mapping[str, float] | None = None):
         self.problem = problem
+        self.learned = {k: float(v) for k, v in (parameters or {}).items()}
         self.model = model.eval()
         self.geometry = geometry
         self.config = config or {}
@@ -38,6 +41,21 @@ class Solution:
     @property
     def fields(self) -> list[str]:
         return list(self.problem.pde.fields)
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        """Every PDE parameter's value: learned ones as trained, the others as declared."""
+        return {**self.problem.pde.parameter_values, **self.learned}
+
+    def parameter_errors(self) -> dict[str, float]:
+        """Relative error of each learned parameter whose true value is known."""
+        declared = self.problem.pde.trainable_parameters
+        out = {}
+        for name, value in self.learned.items():
+            error = declared[name].relative_error(value) if name in declared else None
+            if error is not None:
+                out[name] = error
+        return out
 
     def _param(self) -> torch.Tensor:
         return next(iter(self.model.parameters()))
@@ -97,10 +115,12 @@ class Solution:
 
         With neither ``resolution`` nor ``random_points`` the run's own choice applies
         (``output.eval_points`` of its configuration), so the figures match its metrics."""
+        output = self.config.get("output") or {}
         if resolution is None and random_points is None:
-            random_points = (self.config.get("output") or {}).get("eval_points")
+            random_points = output.get("eval_points")
         points = self.evaluation_points(resolution, random_points, seed)
-        return relative_errors(self.predict(points), self.reference(points), self.fields)
+        return relative_errors(self.predict(points), self.reference(points), self.fields,
+                               output.get("up_to_constant") or ())
 
     @property
     def time_dependent(self) -> bool:
@@ -111,10 +131,13 @@ class Solution:
         return f"Solution(problem='{self.problem.name}', coords={self.coords}, fields={self.fields}{where})"
 
 
-def relative_errors(pred: np.ndarray, ref: np.ndarray | None, fields: Sequence[str]) -> dict[str, float]:
+def relative_errors(pred: np.ndarray, ref: np.ndarray | None, fields: Sequence[str],
+                    up_to_constant: Sequence[str] = ()) -> dict[str, float]:
     """||pred - ref|| / ||ref|| per field column; the RMS error where the reference is zero.
 
-    Columns whose reference is all NaN (unknown) are skipped; no reference gives ``{}``."""
+    Fields in ``up_to_constant`` (e.g. a pressure fixed only up to a constant) are compared after
+    removing the mean difference, with the norm of the reference minus its mean. Columns whose
+    reference is all NaN (unknown) are skipped; no reference gives ``{}``."""
     if ref is None:
         return {}
     out = {}
@@ -122,7 +145,10 @@ def relative_errors(pred: np.ndarray, ref: np.ndarray | None, fields: Sequence[s
         col = ref[:, i]
         if np.all(np.isnan(col)):
             continue
+        error = pred[:, i] - col
+        if f in up_to_constant:
+            error, col = error - error.mean(), col - col.mean()
         norm = np.linalg.norm(col)
-        diff = np.linalg.norm(pred[:, i] - col)
+        diff = np.linalg.norm(error)
         out[f] = float(diff / norm) if norm > 0 else float(diff / np.sqrt(len(col)))
     return out

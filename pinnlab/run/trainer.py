@@ -2,7 +2,8 @@
 
 One loop for every kind of run: the :class:`~pinnlab.run.setup.RunSetup` says what is trained
 (a PINN, or TENG's initial fit and time steps), the loop does the rest — solver stages, the
-NaN guard, history, progress, evaluation, checkpoints and Ctrl-C.
+NaN guard, history, progress, evaluation, checkpoints and Ctrl-C. In a data-parallel run every rank
+runs the loop on its shard of the points and rank 0 alone writes (see :mod:`pinnlab.run.distributed`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ from typing import Any, Self
 
 import torch
 
+from pinnlab import distributed
+from pinnlab.compile.parameters import is_pde_key, pde_entries
+from pinnlab.config.messages import solver_error
 from pinnlab.errors import ConfigError, SolverError
 from pinnlab.io import run_dir as rd
 from pinnlab.io.points import export_sampler_points
 from pinnlab.nn import count_parameters
+from pinnlab.run.distributed import NullHistory, gather_checkpoint, is_writer, load_checkpoint
 from pinnlab.run.export import export_plots, export_vtk
+from pinnlab.run.pending import PendingSteps
 from pinnlab.run.progress import Progress
 from pinnlab.run.setup import RunSetup
 from pinnlab.run.solution import Solution
@@ -32,7 +38,9 @@ class InterruptGuard:
     """Defers Ctrl-C to the end of the step in flight, so a checkpoint never holds a half-done step.
 
     A second Ctrl-C stops at once (without saving; the last periodic checkpoint stays valid).
-    Outside the main thread signals cannot be caught and nothing is deferred.
+    Outside the main thread signals cannot be caught and nothing is deferred; neither in a data-parallel
+    run, where the ranks could not agree on the step to stop at (torchrun stops them all; the last
+    periodic checkpoint stays valid).
     """
 
     def __init__(self) -> None:
@@ -47,7 +55,7 @@ class InterruptGuard:
               file=sys.stderr)
 
     def __enter__(self) -> Self:
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and not distributed.is_distributed():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
@@ -71,7 +79,11 @@ class Trainer:
         self.total_steps = sum(s["steps"] for s in self.stages)
         if cfg.train.steps is not None:
             self.total_steps = min(self.total_steps, cfg.train.steps)
-        self.history = rd.HistoryWriter(run_dir / rd.HISTORY, resume=True)
+        #: rank 0 (or the only process) writes the run directory, the history and the progress
+        self.writer = is_writer()
+        self.history = rd.HistoryWriter(run_dir / rd.HISTORY, resume=True) if self.writer else NullHistory()
+        self.pending = PendingSteps()
+        self.good = rd.GoodStates()  # the latest states checked finite, for a checkpoint after a bad step
         self.step = 0
         self.stage_index = 0
         self.stage_step = 0
@@ -86,10 +98,20 @@ class Trainer:
                 p.copy_(self.params[name])
 
     def save_checkpoint(self, solver, state) -> None:
+        self._settle()  # a non-finite step is never stored
+        payload = self.checkpoint_payload(solver, state)
+        if self.writer:
+            rd.atomic_save(payload, self.run_dir / rd.CHECKPOINT)
+            self.history.flush()
+        self.good.keep(payload)
+
+    def checkpoint_payload(self, solver, state) -> dict[str, Any]:
+        """Everything a resume needs, as of the current step."""
         self.sync_model()
         payload = {
             "format": 1,
             "model": self.model.state_dict(),
+            "pde_parameters": {k: v.detach().clone() for k, v in pde_entries(self.params).items()},
             "step": self.step,
             "stage": self.stage_index,
             "stage_step": self.stage_step,
@@ -100,13 +122,20 @@ class Trainer:
             "wall_time": self.wall_time,
             "last_info": self.last_info,
         }
-        rd.atomic_save(payload, self.run_dir / rd.CHECKPOINT)
-        self.history.flush()
+        return gather_checkpoint(payload, self.sampler, self.params)  # every rank's sampler state
 
     def load_checkpoint(self) -> dict[str, Any]:
-        ckpt = rd.load_checkpoint(self.run_dir / rd.CHECKPOINT, map_location=self.device)
-        self.model.load_state_dict(ckpt["model"])
+        ckpt = load_checkpoint(self.run_dir / rd.CHECKPOINT, self.device)
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            detail = (str(exc).strip().splitlines()[1:2] or [str(exc)])[0].strip()
+            raise ConfigError(f"cannot resume: the network in '{self.run_dir / rd.CHECKPOINT}' does not fit the "
+                              f"model of {self.source} (resume with the model settings of the run): {detail}") from None
         self.params = self.setup.initial_params()
+        for key, value in ckpt.get("pde_parameters", {}).items():
+            if key in self.params:
+                self.params[key] = value.to(self.params[key]).detach().clone().requires_grad_(True)
         self.step, self.stage_index, self.stage_step = ckpt["step"], ckpt["stage"], ckpt["stage_step"]
         self.sampler.load_state_dict(ckpt["sampler"])
         self.setup.load_state_dict(ckpt.get("setup", {}))
@@ -119,7 +148,9 @@ class Trainer:
     # -- loop ------------------------------------------------------------------------
     def run(self, resume: bool = False, progress: bool = True) -> None:
         saved = self.load_checkpoint() if resume else None
-        bar = Progress(self.total_steps, self.step, self.problem.name, enabled=progress)
+        if saved is None and not distributed.is_distributed():
+            self.good.keep(self.checkpoint_payload(None, None))  # the initial state (solver state: as initialised)
+        bar = Progress(self.total_steps, self.step, self.problem.name, enabled=progress and self.writer)
         self._current: tuple[Any, Any] = (None, None)
         guard = InterruptGuard()
         try:
@@ -130,6 +161,9 @@ class Trainer:
                 self.save_checkpoint(*self._current)
             bar.close()
             exc.run_dir, exc.saved = self.run_dir, guard.requested  # type: ignore[attr-defined]
+            raise
+        except BaseException:
+            bar.close()
             raise
         bar.close()
         solver, state = self._current
@@ -144,7 +178,7 @@ class Trainer:
             if hasattr(self.sampler, "bind_solver"):
                 self.sampler.bind_solver(solver)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{self.source}: solver stage {self.stage_index + 1} ('{name}'): {exc}") from None
+            raise solver_error(exc, self.source, self.cfg, self.stage_index, {"name": name, **spec}) from None
         return name, steps, solver, state
 
     def _loop(self, saved: dict[str, Any] | None, bar: Progress, guard: InterruptGuard) -> None:
@@ -173,14 +207,33 @@ class Trainer:
         self.history.flush()
         where = f" (terms: {', '.join(bad)})" if bad else ""
         ckpt = self.run_dir / rd.CHECKPOINT
-        kept = (f"the last good checkpoint is in '{ckpt}' (resume with --resume)" if ckpt.exists() else
-                f"no checkpoint was written yet (train.checkpoint_every = {self.cfg.train.checkpoint_every})")
+        good = self.good.latest_until(self.step if math.isfinite(loss) else self.step - 1)
+        if good is not None and self.writer and not distributed.is_distributed():
+            rd.atomic_save(good, ckpt)  # the state before the bad step, not only the last periodic one
+            kept = (f"the last good state (step {good['step']}) was saved in '{ckpt}' (resume with --resume "
+                    "once the cause is fixed)")
+        else:
+            kept = (f"the last good checkpoint is in '{ckpt}' (resume with --resume)" if ckpt.exists() else
+                    f"no checkpoint was written yet (train.checkpoint_every = {self.cfg.train.checkpoint_every})")
+        if math.isfinite(loss) and self.step > 0:
+            return SolverError(f"the parameters became non-finite in step {self.step + 1} (loss {loss:.6g} before "
+                               f"it){where}. Training stopped; {kept}. {self.setup.divergence_hint}")
         if self.step == 0:  # not finite before any update: the problem, not the optimiser
             return SolverError(f"the loss is {loss} at the initial parameters{where}, before any update. Look for "
                                "NaN or infinite values in the problem: parameters, source terms, boundary values "
                                "and data.")
         return SolverError(f"the loss became {loss} at step {self.step + 1}{where}. Training stopped; {kept}. "
                            f"{self.setup.divergence_hint}")
+
+    def _settle(self) -> dict[str, Any]:
+        """Read the steps since the last look; stop at the first with a non-finite loss or parameters."""
+        bad = self.pending.settle()
+        if bad is not None:
+            step, info = bad
+            self.step = step - 1  # the error names the step that failed, as if it were checked at once
+            raise self._diverged(info.get("loss", math.nan), info)
+        self.last_info = dict(self.pending.latest) if self.pending.latest else self.last_info
+        return self.last_info
 
     def _one_step(self, solver, state, bar: Progress) -> Any:
         """One solver step with its bookkeeping; returns the new solver state."""
@@ -189,30 +242,46 @@ class Trainer:
         batches = self.sampler.sample(self.step)
         objective = self.setup.objective(batches, self.step)
         params, state, info = solver.step(self.params, state, objective)
-        loss = info.get("loss", float("nan"))
-        if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in params.values()):
-            raise self._diverged(loss, info)
+        # the loss and the finiteness of the parameters are read at logging, evaluation and checkpoint
+        # steps only (no device synchronisation at every step); a bad step is reported as before
+        self.pending.add(self.step + 1, info, params)
         self.params = params
         if self.sampler.adaptive:
+            if self.sampler.wants_residuals(self.step):
+                self._settle()  # the sampler reads the residuals now anyway
             self.sampler.observe(batches, self._residual_probe(objective), self.step)
         self.setup.record(self.step + 1, params, info)
         self.wall_time += time.perf_counter() - start
         self.step += 1
         self.stage_step += 1
         self.last_info = info
+        log = self.step % t.log_every == 0 or self.step == self.total_steps
+        evaluate = self.step % t.eval_every == 0 or self.step == self.total_steps
+        if log or evaluate:
+            waited = time.perf_counter()
+            info = self._settle()
+            self.wall_time += time.perf_counter() - waited  # on a GPU: the steps still running when it was read
+            if not distributed.is_distributed():
+                self.good.keep(self.checkpoint_payload(solver, state))
+        loss = info.get("loss", math.nan)
         row: dict[str, Any] | None = None
-        if self.step % t.log_every == 0 or self.step == self.total_steps:
+        if log:
             row = {"step": self.step, "wall_time_s": round(self.wall_time, 4), **info,
                    **self.sampler.diagnostics()}
-        if self.step % t.eval_every == 0 or self.step == self.total_steps:
-            self.last_errors = self.setup.errors(self.params, info)
+        if evaluate:
+            self.last_errors = self.setup.errors(self.params, info) if self.writer else {}
             row = row or {"step": self.step, "wall_time_s": round(self.wall_time, 4), **info}
             row.update({f"rel_l2_{k}": v for k, v in self.last_errors.items()})
-        if row is not None:
+            if self.writer:
+                row.update(self.setup.validation(self.params))
+        if row is not None and self.writer:
+            monitored = self.setup.monitor(self.params)
+            row.update(monitored)
             self.history.append(row)
             if self.step % t.eval_every == 0:
                 self.history.flush()  # readable while the run goes on
-            bar.report(loss, self.last_errors)
+            bar.report(loss, self.last_errors, {k.removeprefix("param_"): v for k, v in monitored.items()
+                                                if not k.endswith("_rel_error")})
         bar.update(self.step, self.wall_time)
         return state
 
@@ -234,23 +303,29 @@ class Trainer:
     # -- results ---------------------------------------------------------------------
     def finish(self) -> Solution:
         self.sync_model()
-        errors = self.setup.errors(self.params, self.last_info)
+        errors = self.setup.errors(self.params, self.last_info) if self.writer else {}
         metrics: dict[str, Any] = {
             "problem": self.problem.name,
             "mode": getattr(self.cfg, "mode", "pinn"),
             "steps": self.step,
             "wall_time_s": round(self.wall_time, 3),
             **self.setup.result_metrics(self.params, self.last_info, self.step),
-            "parameters": count_parameters(self.params),
+            "network_parameters": count_parameters({k: v for k, v in self.params.items() if not is_pde_key(k)}),
             "device": str(self.device),
             "dtype": self.cfg.train.dtype,
             "torch": torch.__version__,
         }
         if errors:
             metrics["rel_l2"] = errors
-        rd.atomic_save({"format": 1, "model": self.setup.final_model_state()}, self.run_dir / rd.MODEL)
-        out = self.cfg.output
+        if distributed.is_distributed():
+            metrics["processes"] = distributed.world_size()
         solution = self.setup.solution(self.params, self.resolved, self.run_dir, metrics)
+        if not self.writer:
+            return solution
+        rd.atomic_save({"format": 1, "model": self.setup.final_model_state(),
+                        "pde_parameters": {k: v.detach().clone() for k, v in pde_entries(self.params).items()}},
+                       self.run_dir / rd.MODEL)
+        out = self.cfg.output
         if out.vtk:
             export_vtk(solution, self.run_dir / "vtk", out.resolution, out.frames)
         if out.plots:

@@ -9,27 +9,49 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from pinnlab import distributed
 from pinnlab.compile import Batch, PointSet
 from pinnlab.registry import Registry
 
 
+def take_rows(batch: Batch, rows: slice | Tensor) -> Batch:
+    """The rows ``rows`` of every per-point tensor of ``batch``."""
+    return Batch(**{k: None if v is None else v[rows] for k, v in vars(batch).items()})
+
+
 class PointDrawer:
-    """Draws fresh points for each kind of point set from a geometry."""
+    """Draws fresh points for each kind of point set from a geometry.
+
+    In a data-parallel run every rank draws the same global set from the same generator and keeps
+    its :func:`~pinnlab.distributed.shard` of the rows: ``shard = (rank, world)``, by default this
+    process's place in the process group (``(0, 1)`` without one keeps every row).
+    """
 
     def __init__(self, geometry: Any, generator: torch.Generator, method: str = "uniform",
-                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                 shard: tuple[int, int] | None = None):
         self.geometry = geometry
         self.generator = generator
         self.method = method
         self.dtype = dtype
         self.device = device
+        self.rank, self.world = shard if shard is not None else (distributed.rank(), distributed.world_size())
 
     def _kw(self) -> dict[str, Any]:
         # points are drawn on the CPU (where the generator lives) and then moved
         return {"generator": self.generator, "method": self.method, "dtype": self.dtype}
 
     def draw(self, ps: PointSet, n: int | None = None) -> Batch:
-        """A new batch for point set ``ps`` (``n`` points, default ``ps.n``) on the drawer's device."""
+        """A new batch for point set ``ps`` on the drawer's device: this rank's shard of ``n`` points
+        (default ``ps.n``; all of them with one process)."""
+        n = ps.n if n is None else n
+        batch = self._draw(ps, n)
+        if self.world > 1:
+            batch = take_rows(batch, distributed.shard(n, self.rank, self.world))
+        return batch.to(device=self.device)
+
+    def draw_all(self, ps: PointSet, n: int | None = None) -> Batch:
+        """All ``n`` points of a draw (every rank's shard) on the drawer's device."""
         return self._draw(ps, ps.n if n is None else n).to(device=self.device)
 
     def _draw(self, ps: PointSet, n: int) -> Batch:
@@ -49,7 +71,8 @@ class PointDrawer:
             pair[:, col] = high
             return Batch(x, pair=pair)
         if ps.kind == "data":
-            return Batch(ps.coords.to(dtype=self.dtype), values=ps.values.to(dtype=self.dtype))
+            weights = None if ps.weights is None else ps.weights.to(dtype=self.dtype)
+            return Batch(ps.coords.to(dtype=self.dtype), values=ps.values.to(dtype=self.dtype), weights=weights)
         raise ValueError(f"unknown point-set kind {ps.kind!r}")
 
 

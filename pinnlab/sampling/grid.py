@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from pinnlab import distributed
 from pinnlab.compile import Batch, PointSet
 
 
@@ -41,18 +42,28 @@ class PeriodicGrid:
 
 
 class GridDrawer:
-    """Draws the quadrature grid as the batch of a ``grid`` point set (the drawer of a fixed sampler)."""
+    """Draws the quadrature grid as the batch of a ``grid`` point set (the drawer of a fixed sampler).
 
-    def __init__(self, grid: PeriodicGrid, generator: torch.Generator, random_offset: bool = True):
+    In a data-parallel run every rank draws the same offset and keeps its
+    :func:`~pinnlab.distributed.shard` of the grid points (``shard = (rank, world)``, by default this
+    process's place in the process group).
+    """
+
+    def __init__(self, grid: PeriodicGrid, generator: torch.Generator, random_offset: bool = True,
+                 shard: tuple[int, int] | None = None):
         self.grid = grid
         self.generator = generator
         self.random_offset = random_offset
         self.device = grid.low.device
+        self.rank, self.world = shard if shard is not None else (distributed.rank(), distributed.world_size())
 
     def draw(self, ps: PointSet, n: int | None = None) -> Batch:
         if ps.kind != "grid":
             raise ValueError(f"a quadrature grid draws only 'grid' point sets, not {ps.kind!r}")
-        return Batch(self.grid.points(self.generator if self.random_offset else None))
+        points = self.grid.points(self.generator if self.random_offset else None)
+        if self.world > 1:
+            points = points[distributed.shard(len(self.grid), self.rank, self.world)]
+        return Batch(points)
 
 
 __all__ = ["GridDrawer", "PeriodicGrid"]

@@ -11,6 +11,11 @@ after every ``resample_every``-th step (never, when that is 0), which the sample
 through :meth:`ResidualSampler.bind_solver`. The option ``every = K`` fixes the period to
 K steps for every solver. RAD evolves every ``every`` (default ``resample_every``) steps,
 since it evaluates the residual on a dense candidate pool.
+
+In a data-parallel run each rank holds its shard of the population; the rules use global
+statistics (the mean fitness, the gate's loss, RAD's density over the whole pool), fresh points
+come from one draw shared by all ranks and fill the ranks' populations in rank order, so the
+population is the one a single process would hold, in another order.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pinnlab import distributed
 from pinnlab.compile import Batch, PointSet
-from pinnlab.sampling.base import PointDrawer, Sampler, register_sampler
+from pinnlab.sampling.base import PointDrawer, Sampler, register_sampler, take_rows
 
 INTERIOR = "interior"
 GATES = ("tanh", "sigmoid", "relu_tanh")
@@ -44,8 +50,8 @@ def fitness_of(residuals: Mapping[str, Tensor], terms: list[str]) -> Tensor:
 
 
 def retain_mask(fitness: Tensor) -> Tensor:
-    """R3's retain rule: the points whose fitness is strictly above the population mean."""
-    return fitness > fitness.mean()
+    """R3's retain rule: the points whose fitness is strictly above the population mean (over all ranks)."""
+    return fitness > distributed.global_mean(fitness)
 
 
 def causal_gate(t_norm: Tensor, alpha: float, beta: float, kind: str = "tanh") -> Tensor:
@@ -66,7 +72,7 @@ def causal_gate(t_norm: Tensor, alpha: float, beta: float, kind: str = "tanh") -
 
 def gate_increment(fitness: Tensor, gate: Tensor, eta: float, eps: float, clip: float) -> float:
     """Causal R3's shift of β: η · min(exp(−ε · mean((|r|·g)²)), clip)."""
-    gated_loss = float((fitness * gate).pow(2).mean())
+    gated_loss = float(distributed.global_mean((fitness * gate).pow(2)))
     return eta * min(math.exp(-eps * gated_loss), clip)
 
 
@@ -175,17 +181,33 @@ class ResidualSampler(Sampler):
     def _replace(self, x: Tensor, keep: Tensor, step: int, fitness: Tensor) -> None:
         """Keep ``x[keep]``, fill the population back up with fresh points, record statistics."""
         kept = x[keep]
-        n_new = x.shape[0] - kept.shape[0]
-        fresh = self.drawer.draw(self.point_sets[INTERIOR], n_new).x
+        fresh = self._fresh(x.shape[0] - kept.shape[0], x.device)
         self._snapshot(step, x, fitness, keep)
         # a new dict: the objective of the finished step keeps the points it was built on
         self.batches = {**self.batches, INTERIOR: Batch(torch.cat([kept, fresh]))}
         # 0-d tensors, read only when a history row is written (no device sync per step)
-        self._stats.update({"sampler_retained": keep.float().mean(), "sampler_res_mean": fitness.mean(),
-                            "sampler_res_max": fitness.max()})
+        self._stats.update({"sampler_retained": distributed.global_mean(keep.float()),
+                            "sampler_res_mean": distributed.global_mean(fitness),
+                            "sampler_res_max": distributed.global_max(fitness)})
 
-    def _snapshot(self, step: int, x: Tensor, fitness: Tensor, keep: Tensor) -> None:
+    def _fresh(self, need: int, device: torch.device) -> Tensor:
+        """``need`` fresh interior points. With several ranks: one draw of what all ranks need, handed out
+        in rank order (the generator advances alike on every rank)."""
+        ps = self.point_sets[INTERIOR]
+        if self.drawer.world == 1:
+            return self.drawer.draw(ps, need).x
+        needs = torch.zeros(self.drawer.world, dtype=torch.int64, device=device)
+        needs[self.drawer.rank] = need
+        needs = distributed.all_reduce_sum_(needs).tolist()
+        offset = sum(needs[:self.drawer.rank])
+        return self.drawer.draw_all(ps, sum(needs)).x[offset:offset + need]
+
+    def _snapshot(self, step: int, x: Tensor, fitness: Tensor, keep: Tensor, local: bool = True) -> None:
+        """Keep the population (every rank's rows, gathered, when ``local``) if a snapshot is due."""
         if self.snapshot_every > 0 and self.evolutions % self.snapshot_every == 0:
+            if local and distributed.is_distributed():
+                n = self.point_sets[INTERIOR].n
+                x, fitness, keep = (distributed.gather_rows(t.detach(), n) for t in (x, fitness, keep))
             self.snapshots.append(Snapshot(step + 1, x.detach().cpu().numpy().copy(),
                                            fitness.detach().cpu().numpy().copy(), keep.detach().cpu().numpy().copy()))
 
@@ -274,7 +296,7 @@ class CausalR3Sampler(R3Sampler):
         gate = self.gate_values(x)
         self._replace(x, retain_mask(fitness * gate), step, fitness)
         self.beta += gate_increment(fitness, gate, self.eta, self.eps, self.clip)
-        self._stats.update({"sampler_beta": self.beta, "sampler_gate_mean": gate.mean()})
+        self._stats.update({"sampler_beta": self.beta, "sampler_gate_mean": distributed.global_mean(gate)})
         self._weigh_interior()
 
     def refresh(self, step: int) -> None:
@@ -305,6 +327,8 @@ class RADSampler(ResidualSampler):
     """
 
     kind = "rad"
+    # every rank draws the whole candidate pool, evaluates its shard of it; the densities and the
+    # draw of the new population (the same on every rank) use the fitness of the whole pool
 
     def __init__(self, point_sets: Mapping[str, PointSet], drawer: PointDrawer, resample_every: int = 0,
                  terms: list[str] | None = None, snapshots: int = 0, every: int | None = None, k: float = 1.0,
@@ -328,9 +352,11 @@ class RADSampler(ResidualSampler):
             return
         if not callable(residuals):
             raise TypeError("rad needs a residual probe (a callable), not fixed residuals")
-        candidates = self.drawer.draw(self.point_sets[INTERIOR], self.pool)
-        fitness = self._fitness(self._probe_at(batches, residuals, candidates), self.pool)
-        self._evolve(candidates.x, fitness, step)
+        pool = self.drawer.draw_all(self.point_sets[INTERIOR], self.pool)
+        mine = distributed.shard(self.pool, self.drawer.rank, self.drawer.world)
+        candidates = pool if self.drawer.world == 1 else take_rows(pool, mine)
+        fitness = self._fitness(self._probe_at(batches, residuals, candidates), mine.stop - mine.start)
+        self._evolve(pool.x, distributed.gather_rows(fitness, self.pool), step)
         self.evolutions += 1
 
     def _probe_at(self, batches: Mapping[str, Batch], probe: Callable[..., Mapping[str, Tensor]],
@@ -357,7 +383,9 @@ class RADSampler(ResidualSampler):
                                    generator=self.drawer.generator).to(x.device)
         keep = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         keep[chosen] = True
-        self._snapshot(step, x, fitness, keep)
+        self._snapshot(step, x, fitness, keep, local=False)
+        if self.drawer.world > 1:
+            chosen = chosen[distributed.shard(n, self.drawer.rank, self.drawer.world)]
         self.batches = {**self.batches, INTERIOR: Batch(x[chosen])}
         self._stats.update({"sampler_retained": n / x.shape[0], "sampler_res_mean": fitness.mean(),
                             "sampler_res_max": fitness.max()})

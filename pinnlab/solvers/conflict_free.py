@@ -28,8 +28,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from pinnlab import distributed
 from pinnlab.compile import Objective
-from pinnlab.solvers.base import Params, Solver, register_solver
+from pinnlab.solvers.base import Params, Solver, is_sharded, register_solver
 from pinnlab.solvers.first_order import (
     Transform,
     adam,
@@ -151,7 +152,8 @@ def term_gradients(objective: Objective, params: Params, terms: Sequence[str],
     """Gradients of w_t·L_t for each term (rows of an (m, P) matrix), L_t the objective's term
     loss (mean squared residual with its per-point weights), from one forward pass and one
     backward pass per term; also the losses L_t. ``record`` keeps the residuals as the
-    objective's ``step_residuals``."""
+    objective's ``step_residuals``. With a sharded objective both are summed over the ranks (one
+    all-reduce), so every rank sees the global per-term gradients."""
     layout = ParamLayout(params)
     residuals = objective.residuals(params, list(terms))
     if record:
@@ -159,7 +161,10 @@ def term_gradients(objective: Objective, params: Params, terms: Sequence[str],
     losses = objective.term_losses(residuals)
     rows = [layout.flatten(gradients(objective.weights[name] * losses[name], params, retain_graph=i < len(terms) - 1))
             for i, name in enumerate(terms)]
-    return torch.stack(rows), {name: float(losses[name].detach()) for name in terms}
+    grads, values = torch.stack(rows), {name: losses[name].detach() for name in terms}
+    if is_sharded(objective):
+        grads, values = distributed.all_reduce_sum_tree((grads, values))
+    return grads, {name: float(v) for name, v in values.items()}
 
 
 class TermGrads(NamedTuple):
@@ -300,6 +305,8 @@ class MConFIG(Solver):
         if missing:
             with torch.no_grad():
                 _, extra = objective.loss({k: v.detach() for k, v in params.items()})
+            if is_sharded(objective):
+                extra = distributed.all_reduce_sum_tree(extra)
             latest.update({t: float(extra[t]) for t in missing})
         lr = self.schedule(state["base"][-1]["count"])
         pseudo, direction = self.direction.update(TermGrads(grads, (index,), len(terms)), state["direction"], params)

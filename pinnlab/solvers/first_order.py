@@ -17,8 +17,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from pinnlab import distributed
 from pinnlab.compile import Objective
-from pinnlab.solvers.base import Params, Solver, register_solver
+from pinnlab.solvers.base import Params, Solver, is_sharded, register_solver
 from pinnlab.solvers.schedules import check_number, make_schedule
 
 
@@ -187,9 +188,14 @@ class Adam(Solver):
         lr = self.schedule(state["opt"][-1]["count"])
         # an Objective keeps the residuals of this evaluation for adaptive samplers
         loss, losses = objective.loss(params, record=True) if isinstance(objective, Objective) else objective.loss(params)
-        updates, opt = self.transform.update(gradients(loss, params), state["opt"], params)
+        grads = gradients(loss, params)
+        loss, losses = loss.detach(), {k: v.detach() for k, v in losses.items()}
+        if is_sharded(objective):  # the ranks' shares of the global loss and gradient, in one all-reduce
+            loss, losses, grads = distributed.all_reduce_sum_tree((loss, losses, grads))
+        updates, opt = self.transform.update(grads, state["opt"], params)
         apply_updates(params, updates)
-        info = {"loss": loss.item(), "lr": lr, **{f"loss_{k}": v.item() for k, v in losses.items()}}
+        # tensors: the trainer reads them when it logs, so a GPU step does not wait for the device
+        info = {"loss": loss, "lr": lr, **{f"loss_{k}": v for k, v in losses.items()}}
         return params, {"opt": opt}, info
 
     def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -201,13 +207,14 @@ class Adam(Solver):
         return tree_clone(saved)
 
 
-def points_key(batches: Mapping[str, Any]) -> tuple[float, ...]:
-    """A cheap fingerprint of the collocation points (size, first and second moments per batch)."""
+def points_key(batches: Mapping[str, Any], sharded: bool = False) -> tuple[float, ...]:
+    """A cheap fingerprint of the collocation points (size, first and second moments per batch); of every
+    rank's points together when ``sharded``."""
     key: list[float] = []
     for name in sorted(batches):
         x = batches[name].x.detach().double()
         key += [float(x.shape[0]), float(x.sum()), float(x.pow(2).sum())]
-    return tuple(key)
+    return tuple(distributed.all_reduce_sum_tree(key)) if sharded else tuple(key)
 
 
 @register_solver("lbfgs")
@@ -236,7 +243,8 @@ class LBFGS(Solver):
     def step(self, params: Params, state: dict[str, Any], objective: Objective):
         opt = state["opt"]
         batches = getattr(objective, "batches", None)
-        key = None if batches is None else points_key(batches)
+        sharded = is_sharded(objective)
+        key = None if batches is None else points_key(batches, sharded)
         if state["points"] is not None and key != state["points"]:
             opt.state.clear()
             state["restarts"] += 1
@@ -247,6 +255,12 @@ class LBFGS(Solver):
             opt.zero_grad(set_to_none=True)
             loss, losses = objective.loss(params)
             loss.backward()
+            if sharded:  # global loss and gradient: every rank takes the same line-search decisions
+                grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params.values()]
+                loss, losses, grads = distributed.all_reduce_sum_tree(
+                    (loss.detach(), {k: v.detach() for k, v in losses.items()}, grads))
+                for p, g in zip(params.values(), grads):
+                    p.grad = g
             if "loss" not in record:
                 record["loss"], record["losses"] = loss.item(), {k: v.item() for k, v in losses.items()}
             return loss

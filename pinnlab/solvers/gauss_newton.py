@@ -16,6 +16,10 @@ one reverse pass each), with any derivative backend whose residuals act row by r
 otherwise, or if the row-wise residuals do not reproduce the batched ones, it falls
 back to reverse/forward mode over the whole residual vector. Problems with more than
 ``dense_max`` parameters use matrix-free CG (JVP/VJP products, warm-started).
+
+With a sharded objective (a data-parallel run) each rank linearises its own points; the
+Gramian, Jᵀr, the CG products and every loss the damping and the line search look at are
+summed over the ranks (see :mod:`pinnlab.solvers.least_squares`), so all ranks step alike.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import torch
 from torch import Tensor
 from torch.func import vmap
 
+from pinnlab import distributed
 from pinnlab.compile import Objective
-from pinnlab.solvers.base import Params, Solver, register_solver
+from pinnlab.solvers.base import Params, Solver, is_sharded, register_solver
 from pinnlab.solvers.least_squares import (
     DENSE_METHODS,
     DenseLeastSquares,
@@ -41,10 +46,25 @@ from pinnlab.solvers.least_squares import (
     jacobian,
     rowwise_jacobian,
 )
+from pinnlab.solvers.schedules import check_number
 
 JACOBIAN_METHODS = ("auto", "rows", "full", "rev", "fwd")
 SOLVES = ("auto", "dense", "cg")
 UPDATES = ("nielsen", "marquardt", "levenberg")
+
+
+def whole_number(name: str, value: object, low: int) -> int:
+    """``value`` if it is an integer >= ``low``; a ValueError naming the option ``name`` if not."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    return value
+
+
+def flag(name: str, value: object) -> bool:
+    """``value`` if it is true or false; a TypeError naming the option ``name`` if not."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def objective_jacobian(objective: Objective, params: Mapping[str, Tensor], method: str = "rows",
@@ -103,15 +123,15 @@ class GaussNewtonBase(Solver):
             raise ValueError(f"unknown jacobian {jacobian!r}; available: {', '.join(JACOBIAN_METHODS)}")
         self.solve_mode = solve
         self.dense_method = dense_method
-        self.dense_max = int(dense_max)
-        self.rcond = float(rcond)
-        self.cg_tol, self.cg_max_iter = float(cg_tol), int(cg_max_iter)
-        self.warm_start = warm_start
+        self.dense_max = whole_number("dense_max", dense_max, 0)
+        self.rcond = check_number("rcond", rcond)
+        self.cg_tol, self.cg_max_iter = check_number("cg_tol", cg_tol), whole_number("cg_max_iter", cg_max_iter, 1)
+        self.warm_start = flag("warm_start", warm_start)
         self.jacobian = jacobian
-        self.chunk_size = chunk_size
-        self.search_batch = search_batch
-        self.scaled = scaled
-        self.trace_tangents = linearize
+        self.chunk_size = None if chunk_size is None else whole_number("chunk_size", chunk_size, 1)
+        self.search_batch = None if search_batch is None else whole_number("search_batch", search_batch, 1)
+        self.scaled = flag("scaled", scaled)
+        self.trace_tangents = flag("linearize", linearize)
 
     def init(self, params: Params) -> dict[str, Any]:
         return {"k": 0, "direction": None, "jacobian": None}
@@ -131,26 +151,28 @@ class GaussNewtonBase(Solver):
                 return objective.residual_vector(layout.unflatten(v))
 
             return MatrixFreeLeastSquares(fn, layout.flatten(detached(params)), self.cg_tol, self.cg_max_iter,
-                                          self.trace_tangents)
+                                          self.trace_tangents, is_sharded(objective))
         r, J = self._jacobian(params, state, objective)
-        return DenseLeastSquares(J, r, self.dense_method, self.rcond, self.scaled)
+        return DenseLeastSquares(J, r, self.dense_method, self.rcond, self.scaled, is_sharded(objective))
 
     def _jacobian(self, params: Params, state: dict[str, Any], objective: Objective) -> tuple[Tensor, Tensor]:
         method = state.get("jacobian") or self.jacobian
         if method != "auto":
             return objective_jacobian(objective, params, method, self.chunk_size)
-        # first step with jacobian=auto: try rows, check against the batched residuals
+        # first step with jacobian=auto: try rows, check against the batched residuals (on every rank)
+        rows_ok = False
         try:
             r, J = objective_jacobian(objective, params, "rows", self.chunk_size)
             with torch.no_grad():
                 reference = objective.residual_vector(detached(params))
             tol = 1e-6 if reference.dtype == torch.float64 else 1e-3
-            if torch.allclose(r, reference, rtol=tol, atol=tol * float(reference.abs().max())):
-                state["jacobian"] = "rows"
-                return r, J
+            rows_ok = torch.allclose(r, reference, rtol=tol, atol=tol * float(reference.abs().max()))
             reason = "row-wise residuals differ from the batched ones"
         except (RuntimeError, NotImplementedError, ValueError, TypeError, AttributeError, KeyError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
+        if distributed.all_ranks(rows_ok) if is_sharded(objective) else rows_ok:
+            state["jacobian"] = "rows"
+            return r, J
         warnings.warn(f"{self.name}: per-point Jacobian unavailable ({reason}); using whole-batch "
                       "reverse/forward mode (slower)", RuntimeWarning, stacklevel=2)
         state["jacobian"] = "full"
@@ -163,7 +185,7 @@ class GaussNewtonBase(Solver):
     def trial_loss(objective: Objective, layout: ParamLayout, theta: Tensor) -> float:
         with torch.no_grad():
             loss, _ = objective.loss(layout.unflatten(theta))
-        return float(loss)
+        return float(distributed.all_reduce_sum(loss) if is_sharded(objective) else loss)
 
     def ray_losses(self, objective: Objective, layout: ParamLayout, theta: Tensor, direction: Tensor,
                    etas: list[float], state: dict[str, Any]) -> list[float]:
@@ -176,9 +198,11 @@ class GaussNewtonBase(Solver):
 
             try:
                 with torch.no_grad():
-                    return vmap(at, randomness="same", chunk_size=self.search_batch)(steps).tolist()
+                    losses = vmap(at, randomness="same", chunk_size=self.search_batch)(steps)
             except (RuntimeError, NotImplementedError, ValueError, TypeError):
                 state["batched_search"] = False
+            else:
+                return (distributed.all_reduce_sum(losses) if is_sharded(objective) else losses).tolist()
         return [self.trial_loss(objective, layout, theta - eta * direction) for eta in etas]
 
     @staticmethod
@@ -192,6 +216,8 @@ class GaussNewtonBase(Solver):
     def start_info(objective: Objective, params: Params) -> tuple[float, dict[str, float]]:
         with torch.no_grad():
             loss, losses = objective.loss(detached(params))
+        if is_sharded(objective):
+            loss, losses = distributed.all_reduce_sum_tree((loss, losses))
         return float(loss), {f"loss_{k}": float(v) for k, v in losses.items()}
 
     def state_dict(self, state: dict[str, Any]) -> dict[str, Any]:
@@ -224,10 +250,13 @@ class LevenbergMarquardt(GaussNewtonBase):
         super().__init__(**options)
         if update not in UPDATES:
             raise ValueError(f"unknown damping update {update!r}; available: {', '.join(UPDATES)}")
-        self.damping0 = None if damping is None else float(damping)
-        self.tau, self.update, self.power = float(tau), update, float(power)
-        self.accept, self.max_tries = float(accept), max(int(max_tries), 1)
-        self.min_damping, self.max_damping = float(min_damping), float(max_damping)
+        self.damping0 = None if damping is None else check_number("damping", damping)
+        self.tau, self.update, self.power = check_number("tau", tau), update, check_number("power", power)
+        self.accept, self.max_tries = check_number("accept", accept, 0, 1), whole_number("max_tries", max_tries, 1)
+        self.min_damping, self.max_damping = check_number("min_damping", min_damping), check_number(
+            "max_damping", max_damping)
+        if self.max_damping <= self.min_damping:
+            raise ValueError(f"max_damping ({max_damping}) must exceed min_damping ({min_damping})")
 
     def init(self, params: Params) -> dict[str, Any]:
         return {**super().init(params), "mu": self.damping0, "nu": 2.0}
@@ -299,7 +328,8 @@ class EnergyNaturalGradient(GaussNewtonBase):
         super().__init__(dense_method=dense_method, **options)
         if line_search not in ("grid", "backtracking", "none"):
             raise ValueError(f"unknown line_search {line_search!r}; available: grid, backtracking, none")
-        self.damping, self.line_search, self.max_halvings = float(damping), line_search, int(max_halvings)
+        self.damping, self.line_search = check_number("damping", damping), line_search
+        self.max_halvings = whole_number("max_halvings", max_halvings, 0)
 
     def step(self, params: Params, state: dict[str, Any], objective: Objective):
         start = time.perf_counter()

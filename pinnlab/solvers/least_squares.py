@@ -16,6 +16,12 @@ damped linear least-squares problem ``min_d ‖J d − r‖² + λ‖d‖²`` it
 
 Both solvers share one interface (``loss``, ``gradient``, ``mean_curvature``,
 ``solve``, ``predicted_decrease``), so an optimiser can use either.
+
+With ``sharded``, J and r are this rank's rows of a data-parallel run (see
+:mod:`pinnlab.distributed`): the sums over rows (JᵀJ, Jᵀr, ‖r‖², ‖J d‖², column norms, each
+CG product JᵀJ v) are added up over the ranks, so every rank solves the same global problem.
+``lstsq`` then works on the ranks' stacked QR triangles R_k (J = diag(Q_k)·[R_k], the same
+singular values), never forming JᵀJ.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 from torch.func import jacrev, jvp, vjp, vmap
+
+from pinnlab import distributed
 
 Params = dict[str, Tensor]
 DENSE_METHODS = ("cholesky", "pinv", "lstsq")
@@ -131,23 +139,35 @@ class DenseLeastSquares:
     Gramian once, so any damping afterwards is cheap) or ``lstsq`` (``torch.linalg.lstsq``
     on J itself, the best conditioned and the most expensive). ``pinv`` and ``lstsq`` drop
     singular values of J below ``rcond``·σ_max (a truncated-SVD regularisation);
-    ``scaled`` damps with λ·diag(JᵀJ) instead of λI (Marquardt).
+    ``scaled`` damps with λ·diag(JᵀJ) instead of λI (Marquardt). ``sharded``: J and r are this
+    rank's rows (see the module docstring); the Gramian is then JᵀJ, summed over the ranks, unless there
+    are fewer rows than parameters in all: then every rank gathers all rows and works with JJᵀ.
     """
 
     def __init__(self, J: Tensor, r: Tensor, method: str = "cholesky", rcond: float = 3e-7,
-                 scaled: bool = False):
+                 scaled: bool = False, sharded: bool = False):
         if method not in DENSE_METHODS:
             raise ValueError(f"unknown dense method {method!r}; available: {', '.join(DENSE_METHODS)}")
         self.J = J.detach().to(torch.float64)
         self.r = r.detach().to(torch.float64).reshape(-1)
+        self.sharded = sharded and distributed.is_distributed()
+        #: every rank holds every rank's rows (and solves as one process would)
+        self.gathered = False
+        if self.sharded and float(distributed.all_reduce_sum(self.J.new_tensor(float(len(self.r))))) < self.J.shape[1]:
+            # fewer residuals than parameters in all: the rows (M x P) are less to send than JᵀJ (P x P)
+            self.J, self.r = distributed.concat_rows(self.J), distributed.concat_rows(self.r)
+            self.sharded, self.gathered = False, True
         self.m, self.p = self.J.shape
         self.method = method
         self.rcond = float(rcond)
-        self.kernel = self.m < self.p
+        self.kernel = self.m < self.p and not self.sharded
         self.gradient = self.J.T @ self.r
         self.loss = float(self.r @ self.r)
+        if self.sharded:
+            self.gradient, loss = distributed.all_reduce_sum_tree((self.gradient, self.r @ self.r))
+            self.loss = float(loss)
         # Marquardt scaling: damping λ·diag(JᵀJ), i.e. the plain problem for J S⁻¹ and d = S⁻¹ d̃
-        norms = self.J.norm(dim=0)
+        norms = self.J.norm(dim=0) if not self.sharded else distributed.all_reduce_sum(self.J.pow(2).sum(0)).sqrt()
         self.scale = torch.where(norms > 0, norms, torch.ones_like(norms)) if scaled else None
         self.A = self.J / self.scale if scaled else self.J
         self._gram: Tensor | None = None
@@ -158,26 +178,39 @@ class DenseLeastSquares:
         """AAᵀ when M < P, else AᵀA (A = J, or J S⁻¹ when scaled)."""
         if self._gram is None:
             self._gram = self.A @ self.A.T if self.kernel else self.A.T @ self.A
+            if self.sharded:
+                self._gram = distributed.all_reduce_sum_(self._gram)
         return self._gram
 
     def mean_curvature(self) -> float:
         """trace(AᵀA) / P, the scale for an initial damping."""
-        return float(self.A.pow(2).sum()) / self.p
+        total = self.A.pow(2).sum()
+        return float(distributed.all_reduce_sum(total) if self.sharded else total) / self.p
 
     def solve(self, damping: float = 0.0, x0: Tensor | None = None) -> Solution:
         """The minimiser d (float64); ``x0`` is ignored (direct solve)."""
         if self.method == "lstsq":
             d = self._lstsq(damping)
         else:
-            rhs = self.r if self.kernel else self.A.T @ self.r
+            if self.kernel:
+                rhs = self.r
+            elif self.sharded:  # Aᵀr summed over the ranks
+                rhs = self.gradient if self.scale is None else self.gradient / self.scale
+            else:
+                rhs = self.A.T @ self.r
             y = self._cholesky(rhs, damping) if self.method == "cholesky" else self._pinv(rhs, damping)
             d = self.A.T @ y if self.kernel else y
+        if self.sharded or self.gathered:  # the same bits on every rank, whatever the hardware
+            d = distributed.broadcast_(d.contiguous(), 0)
         return Solution(d if self.scale is None else d / self.scale)
 
     def predicted_decrease(self, d: Tensor) -> float:
         """‖r‖² − ‖r − J d‖², the decrease of the loss the linear model predicts."""
         d = d.to(torch.float64)
-        return float(2 * (d @ self.gradient) - (self.J @ d).pow(2).sum())
+        square = (self.J @ d).pow(2).sum()
+        if self.sharded:
+            square = distributed.all_reduce_sum(square)
+        return float(2 * (d @ self.gradient) - square)
 
     def _cholesky(self, rhs: Tensor, damping: float) -> Tensor:
         a = self.gram
@@ -201,12 +234,20 @@ class DenseLeastSquares:
         return v @ (inv * (v.T @ rhs))
 
     def _lstsq(self, damping: float) -> Tensor:
-        a, b = self.A, self.r
+        a, b = self._stacked_triangles() if self.sharded else (self.A, self.r)
         if damping > 0:
             eye = math.sqrt(damping) * torch.eye(self.p, dtype=a.dtype, device=a.device)
             a, b = torch.cat([a, eye]), torch.cat([b, b.new_zeros(self.p)])
         driver = "gelsd" if a.device.type == "cpu" else "gels"
         return torch.linalg.lstsq(a, b[:, None], rcond=self.rcond, driver=driver).solution[:, 0]
+
+    def _stacked_triangles(self) -> tuple[Tensor, Tensor]:
+        """Every rank's R_k and Q_kᵀ r_k (A = Q_k R_k on its rows), stacked in rank order: a least-squares
+        problem with the minimiser and the singular values of the global one."""
+        q, triangle = torch.linalg.qr(self.A)
+        local = torch.cat([triangle, (q.T @ self.r)[:, None]], dim=1)
+        stacked = distributed.concat_rows(local)
+        return stacked[:, :-1], stacked[:, -1]
 
 
 @dataclass
@@ -254,20 +295,28 @@ class MatrixFreeLeastSquares:
     ``theta``: one forward pass kept for the VJPs and, with ``linearize``, a tangent map traced
     by ``torch.func.linearize`` for the JVPs, which then skip the primal computation (used only
     if it reproduces ``torch.func.jvp`` on a random probe; tracing costs a few forward passes).
-    Each CG iteration costs one JVP and one VJP.
+    Each CG iteration costs one JVP and one VJP. ``sharded``: ``fn`` gives this rank's rows of the
+    residual vector; every product JᵀJ v (one all-reduce per CG iteration), Jᵀr and norm is summed
+    over the ranks.
     """
 
     def __init__(self, fn: Callable[[Tensor], Tensor], theta: Tensor, tol: float = 1e-6, max_iter: int = 100,
-                 linearize: bool = False):
+                 linearize: bool = False, sharded: bool = False):
         self.fn = fn
         self.theta = theta.detach()
         self.tol, self.max_iter = tol, max_iter
+        self.sharded = sharded and distributed.is_distributed()
         out, self._pullback = vjp(fn, self.theta)
         self.r = out.detach()
         self.p = self.theta.numel()
         self.gradient = self.vjp(self.r)
         self.loss = float(self.r @ self.r)
+        if self.sharded:
+            self.gradient, loss = distributed.all_reduce_sum_tree((self.gradient, self.r @ self.r))
+            self.loss = float(loss)
         self._tangent_map = self._trace(fn) if linearize else None
+        if self.sharded and not distributed.all_ranks(self._tangent_map is not None):
+            self._tangent_map = None  # one kind of product on every rank
 
     def _trace(self, fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor] | None:
         try:
@@ -294,14 +343,18 @@ class MatrixFreeLeastSquares:
 
     def gram_matvec(self, v: Tensor, damping: float = 0.0) -> Tensor:
         """(JᵀJ + λI) v."""
-        return self.vjp(self.jvp(v)) + damping * v
+        product = self.vjp(self.jvp(v))
+        if self.sharded:
+            product = distributed.all_reduce_sum_(product)
+        return product + damping * v
 
     def mean_curvature(self, probes: int = 4, generator: torch.Generator | None = None) -> float:
         """Hutchinson estimate of trace(JᵀJ) / P from ``probes`` Rademacher vectors."""
         total = 0.0
         for _ in range(probes):
             z = torch.randint(0, 2, (self.p,), generator=generator).to(self.theta) * 2 - 1
-            total += float(self.jvp(z).pow(2).sum())
+            square = self.jvp(z).pow(2).sum()
+            total += float(distributed.all_reduce_sum(square) if self.sharded else square)
         return total / probes / self.p
 
     def solve(self, damping: float = 0.0, x0: Tensor | None = None) -> Solution:
@@ -315,7 +368,10 @@ class MatrixFreeLeastSquares:
     def predicted_decrease(self, d: Tensor) -> float:
         """‖r‖² − ‖r − J d‖² (one JVP)."""
         d = d.to(self.gradient)
-        return float(2 * (d @ self.gradient) - self.jvp(d).pow(2).sum())
+        square = self.jvp(d).pow(2).sum()
+        if self.sharded:
+            square = distributed.all_reduce_sum(square)
+        return float(2 * (d @ self.gradient) - square)
 
 
 __all__ = [

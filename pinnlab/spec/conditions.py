@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from pinnlab.errors import SpecError
+from pinnlab.errors import SpecError, did_you_mean
 from pinnlab.spec import expr
 from pinnlab.spec.expr import split_equation
 from pinnlab.spec.pde import PDE
@@ -143,28 +143,81 @@ class Periodic(Condition):
 
 @dataclass(frozen=True)
 class Data(Condition):
-    """Observed values: ``points`` (N, D) and ``values`` (N, len(fields)), or a CSV/NPZ ``file``.
+    """Observed values of some fields, from one source: ``coords`` (N, D) with ``values`` (N, len(fields)),
+    a ``file`` (CSV, NPZ or VTU; see :mod:`pinnlab.compile.data`), or ``from_reference``, observations
+    drawn from the problem's own exact solution or reference: ``{points: N, noise: σ, relative: false,
+    seed: 0}`` (``relative``: σ is a fraction of each field's standard deviation over the points).
 
-    A CSV file has a header row naming the coordinate columns and the fields; an NPZ
-    file holds arrays named ``points`` and ``values`` (or one array per column name).
-    ``fields`` defaults to every field of the PDE.
+    ``fields`` defaults to every field for inline arrays, to the fields a file names, and to every
+    field with a known solution for ``from_reference``. ``sigma`` is the noise standard deviation of
+    each observation (a number, one number per point, or the name of a file column; a file column
+    named ``sigma`` is used when the key is absent): points are weighted by 1/σ². ``validation`` holds
+    that fraction of the points out of training (drawn with ``seed``); their loss is reported.
     """
 
     fields: list[str] | None = None
     coords: Any = None
     values: Any = None
     file: str | None = None
+    from_reference: Any = None
+    sigma: Any = None
+    validation: float = 0.0
+    seed: int = 0
     kind = "data"
 
     def bind(self, name: str, pde: PDE) -> Data:
-        fields = list(pde.fields) if self.fields is None else list(self.fields)
-        for f in fields:
+        fields = None if self.fields is None else list(self.fields)
+        for f in fields or []:
             _check_field(name, f, pde)
-        if (self.file is None) == (self.coords is None):
-            raise SpecError(f"condition '{name}': give either 'file' or 'coords' with 'values'")
-        if self.file is None and self.values is None:
-            raise SpecError(f"condition '{name}': 'coords' needs 'values'")
-        return dataclasses.replace(self, fields=fields)
+        if fields is not None and (not fields or len(set(fields)) != len(fields)):
+            raise SpecError(f"condition '{name}': 'fields' must list distinct fields, got {fields}")
+        sources = [k for k in ("file", "coords", "from_reference") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            raise SpecError(f"condition '{name}': give one source of data: 'file', 'points' with 'values' ('coords' in "
+                            f"Python) or 'from_reference'" + (f", not {' and '.join(sources)}" if sources else ""))
+        if self.coords is not None and self.values is None:
+            raise SpecError(f"condition '{name}': 'coords' needs 'values' ('points' in a configuration)")
+        if self.values is not None and self.coords is None:
+            raise SpecError(f"condition '{name}': 'values' needs 'coords' ('points' in a configuration)")
+        if self.coords is not None and fields is None:
+            fields = list(pde.fields)
+        validation = self.validation
+        if isinstance(validation, bool) or not isinstance(validation, (int, float)) or not 0 <= validation < 1:
+            raise SpecError(f"condition '{name}': 'validation' must be a fraction in [0, 1), got {validation!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise SpecError(f"condition '{name}': 'seed' must be an integer, got {self.seed!r}")
+        if isinstance(self.sigma, str) and self.file is None:
+            raise SpecError(f"condition '{name}': 'sigma: {self.sigma}' names a file column, but the data "
+                            "come from no file")
+        if self.from_reference is not None:
+            _check_reference_spec(name, self.from_reference)
+            if self.sigma is not None:
+                raise SpecError(f"condition '{name}': 'from_reference' sets sigma from its 'noise'; "
+                                "do not give 'sigma' too")
+        return dataclasses.replace(self, fields=fields, validation=float(validation))
+
+
+REFERENCE_KEYS = {"points": None, "noise": 0.0, "relative": False, "seed": None}
+
+
+def _check_reference_spec(name: str, spec: Any) -> None:
+    where = f"condition '{name}': from_reference"
+    if not isinstance(spec, dict):
+        raise SpecError(f"{where} must be a mapping with keys {', '.join(REFERENCE_KEYS)}, got {spec!r}")
+    unknown = [k for k in spec if k not in REFERENCE_KEYS]
+    if unknown:
+        raise SpecError(f"{where}: unknown key '{unknown[0]}'{did_you_mean(str(unknown[0]), REFERENCE_KEYS)}")
+    points = spec.get("points")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise SpecError(f"{where}: 'points' must be a positive integer, got {points!r}")
+    noise = spec.get("noise", 0.0)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
+        raise SpecError(f"{where}: 'noise' must be a non-negative number, got {noise!r}")
+    if not isinstance(spec.get("relative", False), bool):
+        raise SpecError(f"{where}: 'relative' must be true or false")
+    seed = spec.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SpecError(f"{where}: 'seed' must be an integer, got {seed!r}")
 
 
 CONDITION_TYPES: dict[str, type[Condition]] = {

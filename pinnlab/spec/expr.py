@@ -9,6 +9,8 @@ build evaluation functions.
 from __future__ import annotations
 
 import ast
+import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +23,11 @@ UNARY_FUNCTIONS = (
 )
 #: Functions that reduce or combine vectors (over vector coordinates).
 VECTOR_FUNCTIONS = ("sum", "norm2", "dot")
-#: Differential operators written as calls.
-OPERATORS = ("lap", "grad", "div", "dn")
+#: Differential operators written as calls, and ``dist`` (a distance function of the domain).
+OPERATORS = ("lap", "grad", "div", "dn", "dist")
 CONSTANTS = {"pi": 3.141592653589793, "e": 2.718281828459045}
+#: deepest nesting of operations an expression may have (deeper trees would exhaust the recursion of every walker)
+MAX_DEPTH = 250
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,14 @@ class NormalDerivative:
 
 
 @dataclass(frozen=True)
+class Distance:
+    """``dist()`` / ``dist(hole, inlet)``: a distance function of the domain, zero on the named
+    boundary parts (all of them when ``boundary`` is empty), positive inside."""
+
+    boundary: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Unary:
     op: str  # "neg" or a name in UNARY_FUNCTIONS / VECTOR_FUNCTIONS with one argument
     arg: Node
@@ -81,7 +93,7 @@ class Binary:
     right: Node
 
 
-Node = Const | Symbol | Partial | Laplacian | Gradient | NormalDerivative | Unary | Binary
+Node = Const | Symbol | Partial | Laplacian | Gradient | NormalDerivative | Distance | Unary | Binary
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -92,7 +104,8 @@ class Namespace:
 
     ``scalar_coords`` are named scalar coordinates (``t``, ``x``); ``vector_coords``
     maps a vector coordinate name to its dimension; ``spatial`` lists the
-    coordinates that ``lap``/``grad``/``div`` act on.
+    coordinates that ``lap``/``grad``/``div`` act on; ``boundaries`` the boundary names
+    ``dist(...)`` may use (``None``: ``dist`` is not allowed here).
     """
 
     fields: tuple[str, ...]
@@ -102,6 +115,7 @@ class Namespace:
     functions: tuple[str, ...] = ()
     spatial: tuple[str, ...] = ()
     allow_normal: bool = False
+    boundaries: tuple[str, ...] | None = None
 
     @property
     def coordinates(self) -> tuple[str, ...]:
@@ -117,6 +131,7 @@ class Namespace:
 class _Parser:
     def __init__(self, text: str, ns: Namespace, where: str):
         self.text = text
+        self.shown = text if len(text) <= 120 else text[:100] + " ... " + text[-15:]  # what messages quote
         self.ns = ns
         self.where = where
 
@@ -126,7 +141,7 @@ class _Parser:
         if node is not None and hasattr(node, "col_offset"):
             position = f" at column {node.col_offset + 1}"
         hint = "" if name is None else did_you_mean(name, self.ns.known_names() + self._derivative_names())
-        return SpecError(f"{self.where}: {message}{position} in '{self.text}'{hint}")
+        return SpecError(f"{self.where}: {message}{position} in '{self.shown}'{hint}")
 
     def _derivative_names(self) -> list[str]:
         names = []
@@ -137,18 +152,46 @@ class _Parser:
 
     # -- entry ------------------------------------------------------------------
     def parse(self) -> Node:
+        if "\x00" in self.text:
+            raise SpecError(f"{self.where}: the expression {self.text!r} contains a NUL character")
+        too_deep = SpecError(f"{self.where}: the expression '{self.shown}' is nested more than {MAX_DEPTH} "
+                             "levels deep")
         try:
-            tree = ast.parse(self.text.strip(), mode="eval")
+            with warnings.catch_warnings():  # e.g. '1if': the syntax error below says what is wrong
+                warnings.simplefilter("ignore", SyntaxWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                tree = ast.parse(self.text.strip(), mode="eval")
         except SyntaxError as exc:
             col = f" at column {exc.offset}" if exc.offset else ""
-            raise SpecError(f"{self.where}: syntax error{col} in '{self.text}': {exc.msg}") from None
-        return self.visit(tree.body)
+            raise SpecError(f"{self.where}: syntax error{col} in '{self.shown}': {exc.msg}") from None
+        except (RecursionError, MemoryError):
+            raise too_deep from None
+        self.depth = 0
+        try:
+            return self.visit(tree.body)
+        except RecursionError:
+            raise too_deep from None
 
     def visit(self, node: ast.AST) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(node, f"the expression is nested more than {MAX_DEPTH} levels deep")
+        try:
+            return self.visit_node(node)
+        finally:
+            self.depth -= 1
+
+    def visit_node(self, node: ast.AST) -> Node:
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
                 raise self.fail(node, f"only numbers are allowed as constants, got {node.value!r}")
-            return Const(float(node.value))
+            try:
+                value = float(node.value)
+            except OverflowError:
+                value = math.inf
+            if not math.isfinite(value):
+                raise self.fail(node, "a number too large for floating point")
+            return Const(value)
         if isinstance(node, ast.Name):
             return self.visit_name(node)
         if isinstance(node, ast.UnaryOp):
@@ -223,6 +266,8 @@ class _Parser:
         fn = node.func.id
         if node.keywords:
             raise self.fail(node, f"{fn}() takes no keyword arguments")
+        if fn == "dist":
+            return self.visit_dist(node)
         if fn in ("lap", "grad", "dn", "div") and not self.ns.spatial:
             raise self.fail(node, f"{fn}() needs spatial coordinates, and this problem has none")
         if fn == "lap":
@@ -255,6 +300,30 @@ class _Parser:
                 raise self.fail(node, f"'{fn}' is a function of the coordinates; write it as '{fn}' or '{fn}()'")
             return Symbol(fn)
         raise self.fail(node, f"unknown function '{fn}'", name=fn)
+
+    def visit_dist(self, node: ast.Call) -> Distance:
+        """``dist()`` or ``dist(name, ...)``: boundary names, or scalar coordinates (``x``: ``x_min``, ``x_max``)."""
+        known = self.ns.boundaries
+        if known is None:
+            raise self.fail(node, "dist() (a distance function of the domain) is only allowed in output transforms")
+        names: list[str] = []
+        for arg in node.args:
+            if isinstance(arg, ast.Name):
+                name = arg.id
+            elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                name = arg.value
+            else:
+                raise self.fail(arg, "dist() takes boundary names, e.g. dist(hole) or dist(x_min, inlet)")
+            if name in self.ns.scalar_coords and f"{name}_min" in known:
+                names += [f"{name}_min", f"{name}_max"]
+            elif name in known:
+                names.append(name)
+            else:
+                hint = did_you_mean(name, list(known))
+                shown = ", ".join(known) if known else "none"
+                raise SpecError(f"{self.where}: dist(): unknown boundary '{name}' at column {arg.col_offset + 1} "
+                                f"in '{self.text}'{hint}; boundaries of this domain: {shown}")
+        return Distance(tuple(dict.fromkeys(names)))
 
     def visit_div(self, node: ast.Call) -> Node:
         args = node.args
@@ -306,7 +375,13 @@ def parse(text: str | float, ns: Namespace, where: str = "expression") -> Node:
     if isinstance(text, bool):
         raise SpecError(f"{where}: expected an expression or a number, got {text!r}")
     if isinstance(text, (int, float)):
-        return Const(float(text))
+        try:
+            value = float(text)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise SpecError(f"{where}: expected a finite number, got {text!r}")
+        return Const(value)
     if not isinstance(text, str) or not text.strip():
         raise SpecError(f"{where}: expected an expression string, got {text!r}")
     return _Parser(text, ns, where).parse()

@@ -15,6 +15,7 @@ from typing import Any
 from pinnlab.errors import SpecError, did_you_mean
 from pinnlab.spec import expr
 from pinnlab.spec.expr import split_equation
+from pinnlab.spec.parameters import Parameter, parameter_from
 from pinnlab.spec.record import Record
 
 RESERVED = set(expr.CONSTANTS) | set(expr.UNARY_FUNCTIONS) | set(expr.VECTOR_FUNCTIONS) | set(expr.OPERATORS)
@@ -51,7 +52,8 @@ class PDE(Record):
     ``coordinates`` are names (scalar) or :class:`Coordinate` objects (vector ones
     need ``dim``); ``time`` names the time coordinate, if any; ``equations`` map a
     name to an expression whose value must vanish (``"lhs = rhs"`` is allowed);
-    ``functions`` are known functions of the points (source terms) given in Python:
+    ``parameters`` map names to numbers (constants) or :class:`~pinnlab.spec.parameters.Parameter`
+    objects (or mappings of their keys), which may be trainable; ``functions`` are known functions of the points (source terms) given in Python:
     each takes the (N, D) point tensor and returns (N,). ``parsed`` holds the
     expression tree of each equation.
     """
@@ -59,7 +61,7 @@ class PDE(Record):
     coordinates: list[str | Coordinate]
     fields: list[str]
     equations: dict[str, str]
-    parameters: dict[str, float] = field(default_factory=dict)
+    parameters: dict[str, float | Parameter] = field(default_factory=dict)
     time: str | None = None
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     parsed: dict[str, expr.Node] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -84,7 +86,7 @@ class PDE(Record):
         self._set(
             coordinates=coords,
             fields=[_check_name(f, "field") for f in self.fields],
-            parameters={_check_name(k, "parameter"): float(v) for k, v in dict(self.parameters).items()},
+            parameters={_check_name(k, "parameter"): parameter_from(k, v) for k, v in dict(self.parameters).items()},
             functions=dict(self.functions),
         )
         for name in self.functions:
@@ -152,11 +154,28 @@ class PDE(Record):
             allow_normal=boundary,
         )
 
-    def with_parameters(self, **values: float) -> PDE:
-        """A copy with some parameter values replaced."""
+    @property
+    def parameter_values(self) -> dict[str, float]:
+        """Every parameter's value (a trainable one's initial guess)."""
+        return {k: float(v) for k, v in self.parameters.items()}
+
+    @property
+    def reference_values(self) -> dict[str, float]:
+        """The values an exact solution or reference is evaluated with: true values where known."""
+        return {k: v.reference if isinstance(v, Parameter) else float(v) for k, v in self.parameters.items()}
+
+    @property
+    def trainable_parameters(self) -> dict[str, Parameter]:
+        """The parameters learned with the network, in declaration order."""
+        return {k: v for k, v in self.parameters.items() if isinstance(v, Parameter) and v.trainable}
+
+    def with_parameters(self, **values: Any) -> PDE:
+        """A copy with some parameters replaced: a number makes a constant, a :class:`Parameter`
+        replaces the declaration, a mapping updates the existing declaration's keys."""
         unknown = [k for k in values if k not in self.parameters]
         if unknown:
             hint = did_you_mean(unknown[0], self.parameters)
             raise SpecError(f"unknown parameter '{unknown[0]}'{hint}; parameters: {list(self.parameters)}")
-        return self.replace(parameters={**self.parameters, **values})
+        changed = {k: parameter_from(k, v, self.parameters[k]) for k, v in values.items()}
+        return self.replace(parameters={**self.parameters, **changed})
 

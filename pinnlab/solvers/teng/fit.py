@@ -1,7 +1,10 @@
 """Least squares over random subsets of the parameters: the projection inside every TENG step.
 
 Each iteration solves ``min ||J_S d + r||`` for a random subset S of the flat parameters in
-float64, the residual being ``u_θ - target`` at quadrature points.
+float64, the residual being ``u_θ - target`` at quadrature points. In a data-parallel run each
+rank holds a shard of the points: the subsets are drawn alike on every rank, the norms are summed
+over the ranks and the least-squares system is the ranks' stacked QR triangles (``lstsq``) or their
+summed Gramian (``pinv``), see :class:`~pinnlab.solvers.least_squares.DenseLeastSquares`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from pinnlab import distributed
 from pinnlab.solvers.least_squares import DenseLeastSquares, ParamLayout, detached, rowwise_jacobian
 
 Params = dict[str, Tensor]
@@ -129,7 +133,8 @@ class FitResult:
 
 def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target: Tensor, weight: float,
                iterations: int, subset: int | None, generator: torch.Generator, tol: float = 0.0,
-               rcond: float | None = None, damping: float = 0.0, chunk: int = 4096) -> FitResult:
+               rcond: float | None = None, damping: float = 0.0, chunk: int = 4096,
+               sharded: bool = False) -> FitResult:
     """Gauss–Newton on ``u_θ(x) - target`` over random parameter subsets of size ``subset`` (None: all).
 
     Each iteration solves ``min ||J_S d + r||`` for a fresh random subset S in float64 by
@@ -140,14 +145,22 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
     λ mean_c ||J_c||² ||d||²`` from λ = damping, keeping a step only if it lowers the loss (then
     λ /= 3, else λ *= 4) — robust far from the target, slow close to it. Stops early once
     ``||u_θ - target|| <= tol * ||target||``. ``weight`` is the quadrature weight of every point;
-    the loss is ``weight * sum (u_θ - target)²``.
+    the loss is ``weight * sum (u_θ - target)²``. ``sharded``: ``x`` and ``target`` are this rank's
+    points of a data-parallel run (sums over points are added up over the ranks).
     """
     flat = ParamLayout(params)
     jacobian = SubsetJacobian(model, flat, chunk)
     theta = flat.flatten(detached(params))
     k = flat.size if subset is None else min(int(subset), flat.size)
     target = target.reshape(x.shape[0], -1).detach()
-    target_norm = float(target.pow(2).sum().sqrt())
+    sharded = sharded and distributed.is_distributed()
+
+    def norm_of(v: Tensor) -> float:
+        square = v.pow(2).sum()
+        return float((distributed.all_reduce_sum(square) if sharded else square).sqrt())
+
+    target_norm = norm_of(target)
+    rows = int(distributed.all_reduce_sum(target.new_tensor(float(target.numel())))) if sharded else target.numel()
     scale = math.sqrt(weight)
     lam = float(damping)
     method = "lstsq" if theta.device.type == "cpu" else "pinv"  # CUDA's lstsq assumes full rank
@@ -158,18 +171,18 @@ def fit_subset(model: nn.Module, params: Mapping[str, Tensor], x: Tensor, target
             return (functional_call(model, flat.unflatten(t), (x,)) - target).reshape(-1)
 
     residual = residual_of(theta)
-    norm = float(residual.pow(2).sum().sqrt())
+    norm = norm_of(residual)
     best, best_norm = theta, norm
     done = 0
     while done < iterations and best_norm > tol * target_norm:
         done += 1
         columns = torch.randperm(flat.size, generator=generator)[:k].to(theta.device)
         problem = DenseLeastSquares(jacobian(flat.unflatten(theta), x, columns) * scale, residual * scale,
-                                    method, rcond if rcond is not None else eps * max(len(residual), k))
+                                    method, rcond if rcond is not None else eps * max(rows, k), sharded=sharded)
         step = problem.solve(lam * problem.mean_curvature() if lam > 0 else 0.0).direction
         trial = theta.index_add(0, columns, -step)
         trial_residual = residual_of(trial)
-        trial_norm = float(trial_residual.pow(2).sum().sqrt())
+        trial_norm = norm_of(trial_residual)
         if lam > 0:
             if not trial_norm < norm:
                 lam *= 4.0

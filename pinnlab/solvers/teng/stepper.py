@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from pinnlab.errors import SolverError
-from pinnlab.solvers.base import Params, Solver, register_solver
+from pinnlab.solvers.base import Params, Solver, is_sharded, register_solver
 from pinnlab.solvers.teng.fit import FitResult, FitStage, fit_subset
 from pinnlab.solvers.teng.integrators import ButcherTableau, get_tableau, rk_step
 
@@ -48,7 +48,7 @@ def _check(objective: Any, name: str) -> None:
 def _fit(objective: Any, params: Mapping[str, Tensor], target: Tensor, stage: FitStage,
          generator: torch.Generator, chunk: int) -> FitResult:
     return fit_subset(objective.module, params, objective.points, target, objective.weight, stage.iterations,
-                      stage.subset, generator, stage.tol, stage.rcond, stage.damping, chunk)
+                      stage.subset, generator, stage.tol, stage.rcond, stage.damping, chunk, is_sharded(objective))
 
 
 class _SubsetSolver(Solver):
