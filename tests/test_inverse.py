@@ -257,3 +257,29 @@ def test_steady_velocity_data_fix_only_the_reynolds_number():
         values = {"lambda1": torch.tensor(c, dtype=torch.float64), "nu": torch.tensor(c / 40, dtype=torch.float64)}
         residuals = program.residuals(scaled, {"interior": Batch(x)}, parameters=values)
         assert max(float(r.abs().max()) for r in residuals.values()) < 1e-12
+
+
+def test_pinv_gives_a_on_the_boundary_and_says_nothing_of_a_at_the_corners():
+    """The built-in PInv (as in PINNacle) knows a on the boundary; its equation holds for the exact (u, a), and at
+    the corners, where u, ∇u and f vanish, it holds for every a: a is not determined there by u."""
+    from pinnlab.compile import exact_function
+    from pinnlab.equations import get_equation
+
+    problem = get_equation("pinnacle_pinv")
+    assert {n: (c.field, type(c).__name__) for n, c in problem.conditions.items()} == {
+        "boundary": ("u", "Dirichlet"), "boundary_a": ("a", "Dirichlet")}
+    program = ResidualProgram(problem, make_backend("autograd"))
+    exact = exact_function(problem)
+    x = torch.rand(30, 2, dtype=torch.float64)
+    r = program.residuals(exact, {"interior": Batch(x)}, terms=["poisson"])["poisson"]
+    assert float(r.abs().max()) < 1e-12
+    corners = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+
+    def other_a(z):  # the exact u with a different coefficient field
+        out = exact(z)
+        return torch.cat([out[:, :1], 2.0 + z[:, :1] * z[:, 1:]], dim=-1)
+
+    r = program.residuals(other_a, {"interior": Batch(corners)}, terms=["poisson"])["poisson"]
+    assert float(r.abs().max()) < 1e-12
+    r = program.residuals(other_a, {"interior": Batch(x)}, terms=["poisson"])["poisson"]
+    assert float(r.abs().max()) > 0.1  # inside, the equation tells the fields apart

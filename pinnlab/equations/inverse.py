@@ -59,8 +59,10 @@ def pinnacle_pinv() -> Problem:
     """−div(a ∇u) = f on [0, 1]², u = sin(πx) sin(πy), a = 1/(1 + x² + y² + (x − 1)² + (y − 1)²).
 
     ``a`` is a field with no equation of its own, learned with u; the equation is written expanded,
-    −(a Δu + a_x u_x + a_y u_y) = f. u = 0 on the boundary."""
+    −(a Δu + a_x u_x + a_y u_y) = f. u = 0 on the boundary, and, as in PINNacle, a is known there
+    (``boundary_a``): without it a is not determined near the corners, where u, ∇u and f vanish."""
     pde = PDE(coordinates=["x", "y"], fields=["u", "a"],
               equations={"poisson": f"-(a*lap(u) + a_x*u_x + a_y*u_y) = {_PINV_F}"})
-    return Problem(pde, {"x": [0.0, 1.0], "y": [0.0, 1.0]}, {"boundary": Dirichlet(field="u", value=0)},
+    conditions = {"boundary": Dirichlet(field="u", value=0), "boundary_a": Dirichlet(field="a", value=f"1/{_PINV_D}")}
+    return Problem(pde, {"x": [0.0, 1.0], "y": [0.0, 1.0]}, conditions,
                    exact={"u": "sin(pi*x)*sin(pi*y)", "a": f"1/{_PINV_D}"}, name="pinnacle_pinv")

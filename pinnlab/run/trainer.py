@@ -31,6 +31,7 @@ from pinnlab.run.pending import PendingSteps
 from pinnlab.run.progress import Progress
 from pinnlab.run.setup import RunSetup
 from pinnlab.run.solution import Solution
+from pinnlab.run.stopping import StopRules
 from pinnlab.solvers import make_solver
 
 
@@ -90,6 +91,13 @@ class Trainer:
         self.last_errors: dict[str, float] = {}
         self.last_info: dict[str, float] = {}
         self.wall_time = 0.0
+        #: train.stop_below / stop_stalled; ``stopped`` records the rule met, its step and losses
+        program = getattr(setup, "program", None)
+        stalled = getattr(cfg.train, "stop_stalled", None)
+        self.stop = StopRules(getattr(cfg.train, "stop_below", None), stalled.model_dump() if stalled else None,
+                              list(program.terms) if program is not None else None, source,
+                              getattr(setup, "weights", None))
+        self.stopped: dict[str, Any] | None = None
 
     # -- checkpoints ----------------------------------------------------------------
     def sync_model(self) -> None:
@@ -121,6 +129,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "wall_time": self.wall_time,
             "last_info": self.last_info,
+            "stopped": self.stopped,
+            "stop_rules": self.stop.state_dict(),
         }
         return gather_checkpoint(payload, self.sampler, self.params)  # every rank's sampler state
 
@@ -142,6 +152,8 @@ class Trainer:
         torch.set_rng_state(ckpt["torch_rng"])
         self.wall_time = float(ckpt.get("wall_time", 0.0))
         self.last_info = dict(ckpt.get("last_info", {}))
+        self.stopped = ckpt.get("stopped") if self.stop.active else None  # without a rule: train on
+        self.stop.load_state_dict(ckpt.get("stop_rules", {}))
         self.history.truncate(self.step)
         return ckpt
 
@@ -183,7 +195,7 @@ class Trainer:
 
     def _loop(self, saved: dict[str, Any] | None, bar: Progress, guard: InterruptGuard) -> None:
         t = self.cfg.train
-        while self.stage_index < len(self.stages) and self.step < self.total_steps:
+        while self.stage_index < len(self.stages) and self.step < self.total_steps and self.stopped is None:
             name, steps, solver, state = self._make_stage_solver(dict(self.stages[self.stage_index]))
             if saved is not None and saved["solver"]:
                 state = solver.load_state_dict(state, saved["solver"])
@@ -197,7 +209,9 @@ class Trainer:
                     raise KeyboardInterrupt
                 if self.step % t.checkpoint_every == 0:
                     self.save_checkpoint(solver, state)
-            if self.stage_step < steps or self.stage_index == len(self.stages) - 1:
+                if self.stopped is not None:
+                    break
+            if self.stopped is not None or self.stage_step < steps or self.stage_index == len(self.stages) - 1:
                 break  # stopped by train.steps or at the end: a resume with more steps continues here
             self.stage_index += 1
             self.stage_step = 0
@@ -255,8 +269,11 @@ class Trainer:
         self.step += 1
         self.stage_step += 1
         self.last_info = info
-        log = self.step % t.log_every == 0 or self.step == self.total_steps
-        evaluate = self.step % t.eval_every == 0 or self.step == self.total_steps
+        if self.stop.active:
+            self.stopped = self.stop.check(objective, self.params, self.step)
+        last = self.step == self.total_steps or self.stopped is not None
+        log = self.step % t.log_every == 0 or last
+        evaluate = self.step % t.eval_every == 0 or last
         if log or evaluate:
             waited = time.perf_counter()
             info = self._settle()
@@ -317,6 +334,8 @@ class Trainer:
         }
         if errors:
             metrics["rel_l2"] = errors
+        if self.stopped is not None:
+            metrics["stopped"] = self.stopped
         if distributed.is_distributed():
             metrics["processes"] = distributed.world_size()
         solution = self.setup.solution(self.params, self.resolved, self.run_dir, metrics)
