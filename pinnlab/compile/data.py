@@ -7,7 +7,9 @@ Every source names its fields, so a condition never guesses which columns it hol
   ``values`` (N, k) with ``fields``, an array of the k field names;
 * VTU (read with meshio): point-data arrays named after the fields (and ``sigma``); coordinates
   from point-data arrays named after the columns, the spatial columns otherwise from the points'
-  x, y, z in order (a time column needs its own array).
+  x, y, z in order (a time column needs its own array);
+* DAT: whitespace-separated columns named by the last ``%`` comment line before the numbers
+  (COMSOL's export, units in parentheses dropped: ``% x  y  u (1)``) or by a first line of names.
 
 Each point may carry its noise standard deviation σ (points are weighted by 1/σ²), and a seeded
 fraction of the points can be held out for validation.
@@ -16,6 +18,7 @@ fraction of the points can be held out for validation.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,8 @@ from pinnlab.spec.conditions import Data
 from pinnlab.spec.problem import Problem
 
 FILE_KINDS = (".csv", ".npz", ".vtu")
+TEXT_KIND = ".dat"
+"""Whitespace-separated columns (COMSOL's text export)."""
 
 
 @dataclass
@@ -150,13 +155,14 @@ def check_inside(name: str, coords: Tensor, geometry: Any, columns: Sequence[str
 # -- files -------------------------------------------------------------------------------------------------------
 
 def _read_file(name: str, path: str, columns: list[str], pde_fields: list[str], wanted: list[str] | None,
-               sigma: Any, time: str | None = None) -> _Raw:
-    where = f"condition '{name}'"
+               sigma: Any, time: str | None = None, where: str | None = None) -> _Raw:
+    where = where or f"condition '{name}'"
     if not os.path.exists(path):
         raise SpecError(f"{where}: data file '{path}' does not exist")
     ext = os.path.splitext(path)[1].lower()
-    if ext not in FILE_KINDS:
-        raise SpecError(f"{where}: data file '{path}': unknown kind '{ext}' (supported: {', '.join(FILE_KINDS)})")
+    if ext not in FILE_KINDS and ext != TEXT_KIND:
+        raise SpecError(f"{where}: data file '{path}': unknown kind '{ext}' (supported: {', '.join(FILE_KINDS)}); "
+                        f"whitespace-separated columns need the extension {TEXT_KIND}")
     try:
         if ext == ".npz":
             with np.load(path, allow_pickle=False) as npz:
@@ -165,6 +171,8 @@ def _read_file(name: str, path: str, columns: list[str], pde_fields: list[str], 
                 return _from_stacked(where, path, arrays, columns, pde_fields, wanted, sigma)
         elif ext == ".vtu":
             arrays = _vtu_arrays(where, path, columns, time)
+        elif ext == TEXT_KIND:
+            arrays = text_columns(where, path)
         else:
             table = np.genfromtxt(path, delimiter=",", names=True, deletechars="", autostrip=True)
             arrays = {k: np.atleast_1d(table[k]) for k in (table.dtype.names or ())}
@@ -242,6 +250,45 @@ def _from_stacked(where: str, path: str, arrays: dict[str, np.ndarray], columns:
     fields = _select_fields(where, path, named, pde_fields, wanted, named)
     picked = values[:, [named.index(f) for f in fields]]
     return _Raw(fields, np.asarray(arrays["points"], dtype=float), picked, _sigma_of(where, path, arrays, sigma))
+
+
+def text_columns(where: str, path: str) -> dict[str, np.ndarray]:
+    """Whitespace-separated columns named by a header: the last ``%`` comment line before the numbers (COMSOL's
+    export; units in parentheses such as ``u (1)`` are dropped) or a first line of names."""
+    header: list[str] | None = None
+    rows: list[list[float]] = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, 1):
+            text = line.strip()
+            if not text:
+                continue
+            if text.startswith("%"):
+                if not rows:
+                    header = re.sub(r"\s*\([^)]*\)", "", text.lstrip("%")).split()
+                continue
+            try:
+                rows.append([float(v) for v in text.split()])
+            except ValueError:
+                if rows or header is not None:
+                    raise SpecError(f"{where}: '{path}' line {number}: not a row of numbers: {text[:60]!r}") from None
+                header = text.split()
+                continue
+            if len(rows[-1]) != len(rows[0]):
+                raise SpecError(f"{where}: '{path}' line {number}: {len(rows[-1])} numbers, the first row has "
+                                f"{len(rows[0])}")
+    if not header:
+        raise SpecError(f"{where}: '{path}' names no columns: give a header line (or a '%' comment line) of names")
+    if len(set(header)) != len(header):
+        raise SpecError(f"{where}: '{path}': the header names a column twice ({' '.join(header)})")
+    if "@" in header:
+        raise SpecError(f"{where}: '{path}': columns at several times ('@ t=...') are not supported; export one "
+                        "column per field and the time as a column")
+    width = len(rows[0]) if rows else len(header)
+    if len(header) != width:
+        raise SpecError(f"{where}: '{path}': the header names {len(header)} columns ({' '.join(header)}) but the rows "
+                        f"have {width} numbers")
+    table = np.asarray(rows, dtype=float).reshape(-1, width)
+    return {name: table[:, k] for k, name in enumerate(header)}
 
 
 def _vtu_arrays(where: str, path: str, columns: list[str], time: str | None) -> dict[str, np.ndarray]:

@@ -2,7 +2,8 @@
 and the raw network outputs, e.g. ``u: "(1 - norm2(x)) * u"`` makes u vanish on the
 unit sphere exactly, ``u: "t*u + sin(pi*x)"`` imposes an initial condition, and
 ``u: "g + dist(hole)*u"`` (``dist``: a distance function of the domain) imposes u = g
-on the boundary part ``hole`` of any shape."""
+on the boundary part ``hole`` of any shape; a :class:`~pinnlab.spec.expr.Lift` node is the
+transfinite interpolation of values given on several parts."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from torch import nn
 from pinnlab.autodiff.taylor_value import TaylorValue
 from pinnlab.compile.evaluate import JET_OPS, TORCH_OPS, evaluate
 from pinnlab.geometry.distance import TENSOR_ARITHMETIC, Arithmetic, DistanceFunction
-from pinnlab.spec.expr import Distance, Node, Symbol
+from pinnlab.geometry.lift import transfinite
+from pinnlab.spec.expr import Distance, Lift, Node, Symbol
 
 
 class JetArithmetic(Arithmetic):
@@ -71,7 +73,8 @@ class OutputTransform(nn.Module):
         self.parameters = dict(parameters)
         self.distances = dict(distances or {})
 
-    def _lookup(self, x: Any, raw: Any, select, arithmetic: Arithmetic = TENSOR_ARITHMETIC) -> Any:
+    def _lookup(self, x: Any, raw: Any, select, arithmetic: Arithmetic = TENSOR_ARITHMETIC,
+                ops: Any = TORCH_OPS) -> Any:
         def lookup(node: Node) -> Any:
             if isinstance(node, Distance):
                 if node.boundary not in self.distances:
@@ -79,6 +82,9 @@ class OutputTransform(nn.Module):
                     raise KeyError(f"no distance function for {what}")
                 fn = self.distances[node.boundary]
                 return fn(fn.read(x, select), arithmetic)
+            if isinstance(node, Lift):
+                values = [evaluate(value, lookup, ops) for _, value in node.pieces]
+                return transfinite(values, [lookup(d) for d, _ in node.pieces], arithmetic, node.mu)
             if not isinstance(node, Symbol):
                 raise TypeError(f"derivatives are not allowed in an output transform: {node}")
             name = node.name
@@ -99,7 +105,7 @@ class OutputTransform(nn.Module):
             if node is None:
                 outputs.append(select(raw, i))
                 continue
-            value = evaluate(node, self._lookup(x, raw, select, arithmetic), ops)
+            value = evaluate(node, self._lookup(x, raw, select, arithmetic, ops), ops)
             if broadcast is not None:
                 value = broadcast(value, raw)
             outputs.append(value)

@@ -12,6 +12,7 @@ import torch
 from pinnlab.autodiff import make_backend
 from pinnlab.compile import OutputTransform, ResidualProgram
 from pinnlab.compile.data import check_inside
+from pinnlab.compile.lift import exact_boundary, lifted_conditions
 from pinnlab.config.messages import problem_error
 from pinnlab.config.schema import ModelConfig, ProblemConfig, RunConfig
 from pinnlab.equations import get_equation
@@ -30,8 +31,33 @@ def problem_from_config(cfg: ProblemConfig, source: str = "<config>") -> Problem
 
     Relative mesh files of the domain are made absolute in ``cfg`` (found next to the
     configuration file, else in the working directory), so a run directory's resolved
-    configuration finds them again.
+    configuration finds them again. A ``reference`` file (relative to the configuration
+    file) replaces the problem's reference: errors are then measured at its points.
     """
+    problem = _problem_from_config(cfg, source)
+    return problem if cfg.reference is None else with_reference_data(problem, cfg, source)
+
+
+def with_reference_data(problem: Problem, cfg: ProblemConfig, source: str = "<config>") -> Problem:
+    """``problem`` with the reference values of ``cfg.reference`` (its file made absolute in ``cfg``)."""
+    from pinnlab.compile.reference_data import load_reference_data
+
+    spec = cfg.reference
+    assert spec is not None
+    path = Path(spec.file).expanduser()
+    if not path.is_absolute() and Path(source).is_file() and (Path(source).parent / path).exists():
+        path = Path(source).parent / path  # next to the configuration file, else in the working directory
+    if path.exists():
+        spec.file = str(path.resolve())
+    geometry = geometry_of(problem, source)
+    try:
+        data = load_reference_data(str(path), problem, geometry, spec.fields, spec.tolerance)
+    except SpecError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return problem.replace(reference=data)
+
+
+def _problem_from_config(cfg: ProblemConfig, source: str) -> Problem:
     if isinstance(cfg.domain, dict):
         cfg.domain = absolute_mesh_paths(cfg.domain, Path(source).parent if Path(source).is_file() else None)
     try:
@@ -143,7 +169,8 @@ def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,
         width_in = fourier.out_dim
     body = _body(cfg, pde.fields, width_in, generator, source)
     transform = None
-    if cfg.output:
+    exact = _exact_boundary(cfg, problem, geometry, source)
+    if cfg.output or exact:
         ns = expr_mod.Namespace(
             fields=tuple(pde.fields), scalar_coords=pde.namespace().scalar_coords,
             vector_coords=pde.namespace().vector_coords, parameters=tuple(pde.parameters),
@@ -153,6 +180,9 @@ def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,
         for field, text in cfg.output.items():
             if field not in pde.fields:
                 raise ConfigError(f"{source}: key 'model.output.{field}': '{field}' is not a field ({pde.fields})")
+            if field in exact:
+                raise ConfigError(f"{source}: key 'model.output.{field}': '{field}' has Dirichlet conditions imposed "
+                                  "exactly by 'model.exact_boundary'; give one or the other")
             try:
                 node = expr_mod.parse(text, ns, f"output transform of '{field}'")
             except SpecError as exc:
@@ -165,8 +195,20 @@ def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,
                                   "hard constraints may use fixed parameters only")
             exprs[pde.fields.index(field)] = node
             distances.update(_distances(node, geometry, f"{source}: key 'model.output.{field}'"))
+        for field, node in exact.items():
+            exprs[pde.fields.index(field)] = node
+            distances.update(_distances(node, geometry, f"{source}: key 'model.exact_boundary'"))
         transform = OutputTransform(exprs, pde.column_map(), pde.fields, pde.parameter_values, distances)
     return PINNModel(scaling, body, periodic=periodic, fourier=fourier, transform=transform)
+
+
+def _exact_boundary(cfg: ModelConfig, problem: Problem, geometry: Geometry, source: str) -> dict[str, expr_mod.Node]:
+    """The output expressions of ``model.exact_boundary``: transfinite lift of the Dirichlet values + dist·N."""
+    try:
+        names = lifted_conditions(problem, cfg.exact_boundary)
+        return exact_boundary(problem, names, geometry.faces, cfg.lift_exponent) if names else {}
+    except SpecError as exc:
+        raise ConfigError(f"{source}: key 'model.exact_boundary': {exc}") from None
 
 
 def _distances(node: expr_mod.Node, geometry: Geometry, where: str) -> dict[tuple[str, ...], Any]:
@@ -272,6 +314,10 @@ def program_from_config(cfg: RunConfig, problem: Problem, source: str = "<config
     defaults = {"interior": s.interior, "boundary": s.boundary, "initial": s.initial}
     conditions = dict(problem.conditions)
     recounted = False
+    try:  # conditions imposed exactly by the output transform have no loss term
+        exact = lifted_conditions(problem, cfg.model.exact_boundary)
+    except SpecError as exc:
+        raise ConfigError(f"{source}: key 'model.exact_boundary': {exc}") from None
     for name, n in s.points.items():
         if name == "interior":
             defaults["interior"] = n
@@ -287,8 +333,8 @@ def program_from_config(cfg: RunConfig, problem: Problem, source: str = "<config
         raise ConfigError(f"{source}: key 'loss.weights.{unknown[0]}': no such term{did_you_mean(unknown[0], terms)}; "
                           f"terms: {', '.join(terms)}")
     try:
-        if recounted:
-            problem = problem.replace(conditions=conditions)
+        if recounted or exact:
+            problem = problem.replace(conditions={k: c for k, c in conditions.items() if k not in exact})
         return ResidualProgram(problem, backend_from_config(cfg, source), defaults)
     except (SpecError, ValueError, TypeError, ArithmeticError) as exc:  # a value of the wrong type or size too
         raise problem_error(exc, source, inline=cfg.problem.equation is None) from None

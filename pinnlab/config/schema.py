@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pinnlab.config.messages import check_integers, key_path, quoted, shown_value, validation_reason
+from pinnlab.config.quantities import QuantityConfig
 from pinnlab.config.yaml_io import apply_overrides, read_yaml
 from pinnlab.errors import ConfigError, did_you_mean
 from pinnlab.solvers.teng.integrators import get_tableau
@@ -48,6 +49,16 @@ class ParameterConfig(Section):
     true_value: float | None = None
 
 
+class ReferenceConfig(Section):
+    """Reference values at scattered points from a file (CSV, DAT, NPZ, VTU) naming its columns and fields;
+    the run's errors are measured at these points. ``tolerance``: how far outside the domain a point may lie,
+    relative to the domain's size."""
+
+    file: str = Field(min_length=1)
+    fields: list[str] | None = None
+    tolerance: float = Field(1e-6, ge=0, allow_inf_nan=False)
+
+
 class ProblemConfig(Section):
     """Either a built-in ``equation`` (with ``options``/``parameters`` overrides) or an inline ``pde``."""
 
@@ -58,6 +69,7 @@ class ProblemConfig(Section):
     domain: Any = None
     conditions: dict[str, dict[str, Any]] | None = None
     exact: dict[str, str] | None = None
+    reference: ReferenceConfig | None = None
 
     @model_validator(mode="after")
     def one_source(self) -> ProblemConfig:
@@ -94,6 +106,8 @@ class ModelConfig(Section):
     harmonics: int = Field(1, ge=1)
     output: dict[str, str] = Field(default_factory=dict)
     fields: dict[str, FieldConfig] = Field(default_factory=dict)
+    exact_boundary: bool | list[str] = False
+    lift_exponent: int = Field(1, ge=1, le=4)
 
 
 class DerivativesConfig(Section):
@@ -155,6 +169,15 @@ class SolverConfig(BaseModel):
         return [{"name": self.name, "steps": int(steps), **options}]
 
 
+class StallConfig(Section):
+    """``train.stop_stalled``: stop once the objective in units of the χ² of ``term`` (a data term weighted by
+    1/σ²; the total loss × N/w of the term) fell by less than ``below`` over the last ``steps`` steps."""
+
+    term: str
+    steps: int = Field(10, ge=1)
+    below: float = Field(1.0, gt=0, allow_inf_nan=False)
+
+
 class TrainConfig(Section):
     steps: int | None = Field(None, ge=1)
     seed: int = 0
@@ -166,6 +189,10 @@ class TrainConfig(Section):
     progress: bool = True
     #: seconds a collective of a data-parallel run waits for the other ranks before the job fails
     timeout_s: float = Field(600.0, gt=0)
+    #: stop at the first step after which every named term's loss is at most its level (the
+    #: discrepancy principle: level 1 on a data term weighted by 1/σ², whose loss is χ²/N)
+    stop_below: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
+    stop_stalled: StallConfig | None = None
 
 
 class OutputConfig(Section):
@@ -177,6 +204,10 @@ class OutputConfig(Section):
     plots: bool = True
     vectors: dict[str, list[str]] = {}
     up_to_constant: list[str] = Field(default_factory=list)
+    #: engineering quantities written to metrics.json (see docs/configuration.md, pinnlab.compile.quantities)
+    quantities: dict[str, QuantityConfig] = Field(default_factory=dict)
+    #: target triangle edge length of the output triangulation of non-box 2-D domains and of domain integrals
+    mesh_size: float | None = Field(None, gt=0)
 
     @field_validator("resolution")
     @classmethod

@@ -10,6 +10,9 @@ from pinnlab.equations import (  # noqa: F401  (register)
     kdv,
     navier_stokes,
     periodic2d,
+    pinnacle,
+    pinnacle_flows,
+    pinnacle_geometry,
     poisson,
 )
 from pinnlab.equations.registry import equation_entries, equation_names, get_equation, register_equation

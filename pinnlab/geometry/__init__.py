@@ -13,6 +13,8 @@ from .csg import Difference, Intersection, Union, as_shape, difference, intersec
 from .distance import Arithmetic, DistanceFunction
 from .factory import geometry_from_dict
 from .hypercube import Hypercube
+from .meshing import Triangulation, triangulate
+from .quadrature import Quadrature, boundary_quadrature, domain_quadrature
 from .shape import Shape
 from .shapes2d import AxisBox, Disk, Ellipse, Polygon, Rectangle
 from .shapes3d import Cuboid, Cylinder, Sphere
@@ -20,6 +22,7 @@ from .timespace import TimeSpace
 
 __all__ = [
     "Arithmetic", "AxisBox", "Ball", "Box", "Cuboid", "Cylinder", "Difference", "Disk", "DistanceFunction", "Ellipse",
-    "Geometry", "Hypercube", "Intersection", "Polygon", "Rectangle", "Shape", "Sphere", "TimeSpace", "Union",
-    "as_shape", "difference", "geometry_from_dict", "intersection", "union",
+    "Geometry", "Hypercube", "Intersection", "Polygon", "Quadrature", "Rectangle", "Shape", "Sphere", "TimeSpace",
+    "Triangulation", "Union", "as_shape", "boundary_quadrature", "difference", "domain_quadrature", "geometry_from_dict",
+    "intersection", "triangulate", "union",
 ]

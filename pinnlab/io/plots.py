@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 __all__ = [
     "plot_comparison_2d",
     "plot_field_2d",
+    "plot_field_triangles",
     "plot_history",
     "plot_line",
     "plot_parameters",
@@ -78,6 +79,52 @@ def plot_comparison_2d(
         fig, axes[1], x, y, r, f"{field_name} reference", xlabel, ylabel, vmin, vmax
     )
     _field_panel(fig, axes[2], x, y, err, f"|error| (rel. L2 = {rel})", xlabel, ylabel)
+    return _save(fig, path)
+
+
+def plot_field_triangles(
+    path: str | Path,
+    points: np.ndarray,
+    triangles: np.ndarray,
+    values: np.ndarray,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    reference: np.ndarray | None = None,
+) -> Path:
+    """Values at the nodes ``(n, 2)`` of a triangulation ``(m, 3)``, shaded linearly in each triangle, so
+    nothing is drawn outside the domain (holes stay empty). With ``reference`` three panels: prediction,
+    reference (same color scale) and ``|prediction - reference|`` with the relative L2 error at the nodes."""
+    from matplotlib.tri import Triangulation as MplTriangulation
+
+    pts = np.asarray(points, dtype=float)
+    tri = np.asarray(triangles, dtype=np.int64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or tri.ndim != 2 or tri.shape[1] != 3:
+        raise ValueError(f"expected points (n, 2) and triangles (m, 3), got {pts.shape} and {tri.shape}")
+    if tri.size and (tri.min() < 0 or tri.max() >= len(pts)):
+        raise ValueError("triangles refer to nodes that do not exist")
+    mesh = MplTriangulation(pts[:, 0], pts[:, 1], tri)
+    panels = [(np.asarray(values, dtype=float), title)]
+    if reference is not None:
+        r = np.asarray(reference, dtype=float)
+        err = np.abs(panels[0][0] - r)
+        norm = float(np.linalg.norm(r[np.isfinite(r)]))
+        rel = f"{np.linalg.norm(err[np.isfinite(err)]) / norm:.3e}" if norm > 0 else "n/a"
+        panels += [(r, f"{title} reference"), (err, f"|error| (rel. L2 = {rel})")]
+    for v, name in panels:
+        if v.shape != (len(pts),):
+            raise ValueError(f"{name!r}: expected {len(pts)} node values, got shape {v.shape}")
+    shared = np.concatenate([v[np.isfinite(v)] for v, _ in panels[:2]])
+    limits = (float(shared.min()), float(shared.max())) if shared.size else (None, None)
+    span = np.ptp(pts, axis=0) if len(pts) else np.ones(2)
+    aspect = float(span[1] / span[0]) if span[0] > 0 else 1.0
+    fig = _figure(6.0 * len(panels), float(np.clip(5.0 * aspect + 1.3, 2.2, 6.0)))  # the panel's shape follows the domain
+    axes = fig.subplots(1, len(panels)) if len(panels) > 1 else [fig.add_subplot()]
+    for k, (ax, (v, name)) in enumerate(zip(axes, panels)):
+        vmin, vmax = limits if k < 2 else (None, None)
+        shade = ax.tripcolor(mesh, np.nan_to_num(v), shading="gouraud", cmap="viridis", vmin=vmin, vmax=vmax)
+        fig.colorbar(shade, ax=ax, fraction=0.046, pad=0.04)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=name, aspect="equal")
     return _save(fig, path)
 
 

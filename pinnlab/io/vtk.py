@@ -17,7 +17,10 @@ from pathlib import Path
 import meshio
 import numpy as np
 
-__all__ = ["read_pvd", "write_grid", "write_point_cloud_series", "write_time_series"]
+__all__ = ["read_pvd", "write_cells", "write_cells_series", "write_grid", "write_point_cloud_series",
+           "write_time_series"]
+
+_CELL_NODES = {"triangle": 3, "tetra": 4}
 
 _CELL_TYPE = {1: "line", 2: "quad", 3: "hexahedron"}
 
@@ -72,6 +75,55 @@ def write_time_series(
         files.append(directory / f"{stem}_{k:04d}.vtu")
         _write_vtu(files[-1], points, cells, data)
     return _write_pvd(directory / f"{stem}.pvd", times, files)
+
+
+def write_cells(
+    path: str | Path,
+    points: np.ndarray,
+    cell_type: str,
+    cells: np.ndarray,
+    point_data: Mapping[str, np.ndarray],
+) -> Path:
+    """Write fields at the nodes ``(n, 2|3)`` of a triangle or tetrahedron mesh to a ``.vtu`` file.
+
+    ``cell_type`` is ``triangle`` or ``tetra``, ``cells`` ``(m, 3|4)`` node indices; point data as
+    in :func:`write_grid` with ``M = n``. Returns the written path."""
+    path = _vtu_path(path)
+    pts, block = _cell_mesh(points, cell_type, cells)
+    _write_vtu(path, pts, block, _check_point_data(point_data, len(pts), (len(pts),)))
+    return path
+
+
+def write_cells_series(
+    directory: str | Path,
+    stem: str,
+    times: Sequence[float],
+    points: np.ndarray,
+    cell_type: str,
+    cells: np.ndarray,
+    frames: Sequence[Mapping[str, np.ndarray]],
+) -> Path:
+    """One mesh ``.vtu`` per time (``{stem}_{k:04d}.vtu``, see :func:`write_cells`) and a ``{stem}.pvd``."""
+    directory, stem = _check_series(directory, stem)
+    times = _check_times(times, len(frames), "frames")
+    pts, block = _cell_mesh(points, cell_type, cells)
+    files = []
+    for k, frame in enumerate(frames):
+        files.append(directory / f"{stem}_{k:04d}.vtu")
+        _write_vtu(files[-1], pts, block, _check_point_data(frame, len(pts), (len(pts),), where=f"frames[{k}]"))
+    return _write_pvd(directory / f"{stem}.pvd", times, files)
+
+
+def _cell_mesh(points: np.ndarray, cell_type: str, cells: np.ndarray) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    if cell_type not in _CELL_NODES:
+        raise ValueError(f"cell_type must be one of {', '.join(_CELL_NODES)}, got {cell_type!r}")
+    pts = np.asarray(points, dtype=float)
+    if pts.ndim != 2 or not 2 <= pts.shape[1] <= 3 or not np.all(np.isfinite(pts)):
+        raise ValueError(f"points must be finite with shape (n, 2|3), got {pts.shape}")
+    c = np.asarray(cells, dtype=np.int64)
+    if c.ndim != 2 or c.shape[1] != _CELL_NODES[cell_type] or (c.size and (c.min() < 0 or c.max() >= len(pts))):
+        raise ValueError(f"{cell_type} cells must be ({_CELL_NODES[cell_type]} node indices) rows of valid nodes")
+    return _pad3(pts), [(cell_type, c)]
 
 
 def write_point_cloud_series(

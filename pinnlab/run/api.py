@@ -12,6 +12,7 @@ import torch
 from pinnlab.compile import ParameterMap
 from pinnlab.config import apply_overrides, parse_config, read_yaml
 from pinnlab.config.build import geometry_of, model_from_config, problem_from_config
+from pinnlab.config.quantities import quantities_from_config
 from pinnlab.config.schema import AnyRunConfig, RunBase, TengRunConfig
 from pinnlab.errors import ConfigError
 from pinnlab.io import run_dir as rd
@@ -73,7 +74,11 @@ def run_directory(out: str | Path | None, cfg: RunBase, name: str, resume: bool)
 def make_setup(cfg: AnyRunConfig, problem: Problem, device: torch.device, source: str) -> RunSetup:
     """The set-up of a run of this kind (PINN or TENG)."""
     kind = TengSetup if isinstance(cfg, TengRunConfig) else PinnSetup
-    return kind(cfg, problem, device, dtype_of(cfg), source)
+    setup = kind(cfg, problem, device, dtype_of(cfg), source)
+    if cfg.output.quantities:  # checked before anything runs (names, symbols, points in the domain)
+        geometry = getattr(setup, "geometry", None) or geometry_of(problem, source)
+        quantities_from_config(cfg.output.quantities, problem, geometry, source, cfg.output.mesh_size)
+    return setup
 
 
 def solve(config: Any, problem: Problem | None = None, out: str | Path | None = None,
@@ -110,7 +115,11 @@ def solve(config: Any, problem: Problem | None = None, out: str | Path | None = 
         trainer = Trainer(cfg, setup, dev, run_dir, source, resolved)
         show = cfg.train.progress if progress is None else progress
         trainer.run(resume=resume, progress=show)
-        return trainer.finish()
+        solution = trainer.finish()
+        if cfg.output.quantities and parallel.is_writer():
+            solution.metrics["quantities"] = solution.quantities()
+            rd.write_metrics(run_dir, solution.metrics)
+        return solution
 
 
 def load(run_dir: str | Path, problem: Problem | None = None, device: str = "cpu") -> Solution:

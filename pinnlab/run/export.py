@@ -1,6 +1,7 @@
 """Write a solution as VTK (ParaView) and plots.
 
-Steady problems: one ``solution.vtu`` on a structured grid. Time-dependent ones:
+Steady problems: one ``solution.vtu`` on a structured grid, or on the triangles of a
+non-box plane domain or the cells of a mesh file (:mod:`pinnlab.run.triangulated`). Time-dependent ones:
 ``solution.pvd``, a time series of ``.vtu`` frames, and for one space dimension also
 the x–t plane as ``solution_xt.vtu``. Reference values and errors are written
 beside the prediction when the problem has a reference.
@@ -21,6 +22,7 @@ import torch
 
 from pinnlab.io.plots import plot_comparison_2d, plot_field_2d, plot_history, plot_line, plot_parameters
 from pinnlab.io.vtk import write_grid, write_time_series
+from pinnlab.run.triangulated import export_mesh_plots, export_mesh_vtk, output_mesh
 from pinnlab.run.vorticity import vorticity_point_data
 
 if TYPE_CHECKING:
@@ -72,6 +74,9 @@ def export_vtk(solution: Solution, directory: Path, resolution: int | Sequence[i
     columns = geometry.grid_columns()
     names = [solution.coords[c] for c in columns]
     written: list[Path] = []
+    mesh = output_mesh(solution, resolution)  # non-box plane domains and mesh files: their own cells
+    if mesh is not None:
+        return export_mesh_vtk(solution, directory, mesh, frames, vectors, _point_data)
     axes, points, mask = solution.evaluation_grid(resolution)
     if not solution.time_dependent:
         written.append(write_grid(directory / "solution.vtu", axes, _point_data(solution, points, mask, vectors),
@@ -133,6 +138,9 @@ def export_plots(solution: Solution, directory: Path, history: dict[str, list[fl
         written.append(plot_history(directory / "history.png", history))
         if any(k.startswith("param_") for k in history):
             written.append(plot_parameters(directory / "parameters.png", history))
+    mesh = output_mesh(solution, resolution)
+    if mesh is not None and mesh.cell_type == "triangle":
+        return written + export_mesh_plots(solution, directory, mesh, _point_data)
     axes, points, mask = solution.evaluation_grid(resolution)
     names = [solution.coords[c] for c in solution.geometry.grid_columns()]
     suffix, title = "", ""

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from pinnlab import distributed
 from pinnlab.compile import Batch, Objective
+from pinnlab.compile.reference_data import ReferenceData
 from pinnlab.config.build import check_data, check_faces, geometry_of, model_from_config, program_from_config
 from pinnlab.config.schema import RunConfig
 from pinnlab.errors import ConfigError
@@ -217,6 +218,8 @@ class PinnSetup(RunSetup):
                                "derivatives": self.cfg.derivatives.method}
         if self.evaluator.ref is not None:
             kind = "random" if self.cfg.output.eval_points else "grid"
+            if isinstance(self.problem.reference, ReferenceData):
+                kind = "reference data"
             out["error_points"] = {"kind": kind, "count": len(self.evaluator.points)}
             if self.cfg.output.up_to_constant:
                 out["up_to_constant"] = list(self.cfg.output.up_to_constant)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from pinnlab.compile import exact_function
+from pinnlab.compile.reference_data import ReferenceData
 from pinnlab.geometry import Geometry, TimeSpace
 from pinnlab.spec import Problem
 
@@ -57,6 +58,18 @@ class Solution:
                 out[name] = error
         return out
 
+    def quantities(self, specs: Mapping[str, Any] | None = None, mesh_size: float | None = None) -> dict[str, float]:
+        """Engineering quantities (integrals, point values, combinations; see ``output.quantities``
+        in docs/configuration.md): ``specs`` or else those of the run's configuration."""
+        from pinnlab.config.quantities import quantities_from_config
+
+        output = self.config.get("output") or {}
+        specs = output.get("quantities") or {} if specs is None else specs
+        mesh_size = output.get("mesh_size") if mesh_size is None else mesh_size
+        compiled = quantities_from_config(specs, self.problem, self.geometry, mesh_size=mesh_size)
+        ref = self._param()
+        return compiled.evaluate(self.model, self.parameters, ref.dtype, ref.device)
+
     def _param(self) -> torch.Tensor:
         return next(iter(self.model.parameters()))
 
@@ -102,7 +115,10 @@ class Solution:
                           random_points: int | None = None, seed: int = 0) -> np.ndarray:
         """Points where errors are measured: the in-domain nodes of the evaluation grid, or, when
         ``random_points`` is given, that many points drawn uniformly from the domain with ``seed``
-        (the only sensible choice in many dimensions, where a grid is out of reach)."""
+        (the only sensible choice in many dimensions, where a grid is out of reach). A reference given
+        as values at scattered points (``problem.reference`` file) is measured at its own points."""
+        if isinstance(self.problem.reference, ReferenceData):
+            return self.problem.reference.points
         if random_points is None:
             _, points, mask = self.evaluation_grid(resolution)
             return points[mask]

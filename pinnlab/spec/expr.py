@@ -81,6 +81,15 @@ class Distance:
 
 
 @dataclass(frozen=True)
+class Lift:
+    """Transfinite interpolation of boundary values (output transforms only): ``Σ_i w_i g_i`` with
+    ``w_i = φ_i^-μ / Σ_j φ_j^-μ``; ``pieces`` pairs each part's distance function with its value g_i."""
+
+    pieces: tuple[tuple[Distance, Node], ...]
+    mu: int = 1
+
+
+@dataclass(frozen=True)
 class Unary:
     op: str  # "neg" or a name in UNARY_FUNCTIONS / VECTOR_FUNCTIONS with one argument
     arg: Node
@@ -93,7 +102,7 @@ class Binary:
     right: Node
 
 
-Node = Const | Symbol | Partial | Laplacian | Gradient | NormalDerivative | Distance | Unary | Binary
+Node = Const | Symbol | Partial | Laplacian | Gradient | NormalDerivative | Distance | Lift | Unary | Binary
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -395,6 +404,10 @@ def walk(node: Node):
     elif isinstance(node, Binary):
         yield from walk(node.left)
         yield from walk(node.right)
+    elif isinstance(node, Lift):
+        for distance, value in node.pieces:
+            yield distance
+            yield from walk(value)
 
 
 def symbols(node: Node) -> set[str]:
