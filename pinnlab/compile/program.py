@@ -148,18 +148,7 @@ class ResidualProgram:
         return faces
 
     def _node_requests(self, node: expr.Node) -> set[Derivative]:
-        reqs: set[Derivative] = set()
-        for n in expr.walk(node):
-            if isinstance(n, expr.Symbol) and n.name in self.field_index:
-                reqs.add(Derivative(self.field_index[n.name], "partial", ()))
-            elif isinstance(n, expr.Partial):
-                reqs.add(Derivative(self.field_index[n.field], "partial", self._partial_cols(n)))
-            elif isinstance(n, expr.Laplacian):
-                kind = "laplacian" if n.power == 1 else "bilaplacian"
-                reqs.add(Derivative(self.field_index[n.field], kind, self.spatial_cols))
-            elif isinstance(n, (expr.Gradient, expr.NormalDerivative)):
-                reqs.add(Derivative(self.field_index[n.field], "gradient", self.spatial_cols))
-        return reqs
+        return node_requests(node, self.field_index, self.cmap, self.spatial_cols)
 
     def _partial_cols(self, node: expr.Partial) -> tuple[int, ...]:
         return tuple(sorted(self.cmap[c] for c in node.wrt))  # type: ignore[misc]
@@ -242,3 +231,20 @@ class ResidualProgram:
                     raise SpecError(f"term '{tname}' does not depend on the solution")
                 out[tname] = r
         return out
+
+
+def node_requests(node: expr.Node, field_index: Mapping[str, int], cmap: Mapping[str, int],
+                  spatial_cols: tuple[int, ...]) -> set[Derivative]:
+    """The derivatives of the network outputs that evaluating ``node`` reads."""
+    reqs: set[Derivative] = set()
+    for n in expr.walk(node):
+        if isinstance(n, expr.Symbol) and n.name in field_index:
+            reqs.add(Derivative(field_index[n.name], "partial", ()))
+        elif isinstance(n, expr.Partial):
+            reqs.add(Derivative(field_index[n.field], "partial", tuple(sorted(cmap[c] for c in n.wrt))))
+        elif isinstance(n, expr.Laplacian):
+            kind = "laplacian" if n.power == 1 else "bilaplacian"
+            reqs.add(Derivative(field_index[n.field], kind, spatial_cols))
+        elif isinstance(n, (expr.Gradient, expr.NormalDerivative)):
+            reqs.add(Derivative(field_index[n.field], "gradient", spatial_cols))
+    return reqs

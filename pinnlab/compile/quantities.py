@@ -33,6 +33,7 @@ from torch import Tensor
 
 from pinnlab.autodiff import Derivative, make_backend
 from pinnlab.compile.evaluate import evaluate
+from pinnlab.compile.program import node_requests
 from pinnlab.errors import SpecError, did_you_mean
 from pinnlab.geometry import Geometry, TimeSpace
 from pinnlab.geometry.factory_shapes import shape_from_dict
@@ -88,18 +89,7 @@ class Quantities:
         return [q.name for q in self.items]
 
     def _requests(self, node: expr.Node) -> list[Derivative]:
-        reqs: set[Derivative] = set()
-        for n in expr.walk(node):
-            if isinstance(n, expr.Symbol) and n.name in self.field_index:
-                reqs.add(Derivative(self.field_index[n.name], "partial", ()))
-            elif isinstance(n, expr.Partial):
-                reqs.add(Derivative(self.field_index[n.field], "partial", self._cols(n)))
-            elif isinstance(n, expr.Laplacian):
-                kind = "laplacian" if n.power == 1 else "bilaplacian"
-                reqs.add(Derivative(self.field_index[n.field], kind, self.spatial))
-            elif isinstance(n, (expr.Gradient, expr.NormalDerivative)):
-                reqs.add(Derivative(self.field_index[n.field], "gradient", self.spatial))
-        return sorted(reqs)
+        return sorted(node_requests(node, self.field_index, self.cmap, tuple(self.spatial)))
 
     def _cols(self, node: expr.Partial) -> tuple[int, ...]:
         return tuple(sorted(self.cmap[c] for c in node.wrt))  # type: ignore[misc]
