@@ -250,3 +250,19 @@ def test_pinnacle_geometry_configs_short_run_values_exact(tmp_path, config, inne
         xb, _ = g.sample_boundary(300, gen(12), faces=[part], dtype=F64)
         assert np.abs(solution.predict(xb.numpy())[:, 0] - value).max() < 1e-12
     assert 0 < solution.errors(11)["u"] < 1.0
+
+
+@pytest.mark.parametrize("config", ["dfg_cylinder", "pinnacle_ns2d_cg"])
+def test_flow_configs_short_run_no_slip_exact(tmp_path, config):
+    """Two LM steps of a small network on the shipped flow set-ups: no slip holds exactly on every wall
+    (and the DFG cylinder), the errors and the DFG quantities are finite."""
+    overrides = [*SHORT, "solver.steps=2", "sampling.interior=120", "sampling.options.points=60", "model.width=6",
+                 "output.resolution=[23, 11]"]
+    solution = pl.solve(ROOT / "configs" / f"{config}.yaml", out=tmp_path / "run", overrides=overrides)
+    walls = ["y_min", "y_max", "cylinder"] if config == "dfg_cylinder" else ["y_min", "y_max", "step"]
+    xb, _ = solution.geometry.sample_boundary(300, gen(3), faces=walls, dtype=F64)
+    assert np.abs(solution.predict(xb.numpy())[:, :2]).max() < 1e-12
+    assert all(math.isfinite(v) and v > 0 for v in solution.metrics["rel_l2"].values())
+    if config == "dfg_cylinder":
+        assert set(solution.metrics["quantities"]) == {"c_d", "c_l", "delta_p"}
+        assert all(math.isfinite(v) for v in solution.metrics["quantities"].values())

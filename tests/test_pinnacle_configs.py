@@ -31,6 +31,7 @@ CASES: dict[str, list[str]] = {
                     "problem.options.reference_dt=1e-3", "output.resolution=[3, 9]"],
     "pinnacle_poisson_nd": ["output.eval_points=20"],
     "pinnacle_heat_nd": ["output.eval_points=20"],
+    "pinnacle_ns2d_c": ["output.resolution=9"],
 }
 
 
@@ -71,3 +72,7 @@ def test_benchmark_quick_mode_prints_a_row_per_case(capsys, tmp_path):
     if missing:
         assert "config missing" in lines[-1]
     assert not out.exists()  # quick runs are not results
+    flows = bench.CASES["pinnacle_ns2d_c"]
+    assert bench.figure(flows, {"u": 1e-3, "v": 2e-3, "p": 0.5}) == 2e-3  # velocity only
+    assert bench.figure(bench.CASES["pinnacle_pinv"], {"u": 1e-1, "a": 3e-3}) == 3e-3
+    assert bench.figure(bench.CASES["pinnacle_wave1d_c"], {"u": 4e-3}) == 4e-3

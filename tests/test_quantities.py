@@ -294,3 +294,17 @@ def test_vector_coordinates_and_unsupported_domains():
     pde5 = PDE(coordinates=[Coordinate("x", 5)], fields=["u"], equations={"e": "lap(u)"})
     with pytest.raises(ConfigError, match="integrals are taken on boxes, 2-D and 3-D shapes .* this domain is a Ball"):
         quantities_from_config({"m": {"integral": "u", "over": "domain"}}, Problem(pde5, big, {}), big, "run.yaml")
+
+
+def test_boundary_integrals_take_the_trace_from_inside():
+    """A field with a distance-function factor has one-sided derivatives on the part where it vanishes
+    (the function behaves as |distance| there): the flux of u = dist(hole) through the hole is -|hole|."""
+    domain = Rectangle((0, 0), (1, 1)) - Disk((0.5, 0.5), 0.2, name="hole")
+    phi = domain.distance_function("hole")
+    pde = PDE(coordinates=["x", "y"], fields=["u"], equations={"e": "u"})
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return phi(phi.read(x, lambda a, c: a[:, c]))[:, None]
+
+    out = compile_quantities({"flux": {"integral": "dn(u)", "over": "hole"}}, Problem(pde, domain, {}), domain).evaluate(f)
+    assert out["flux"] == pytest.approx(-2 * math.pi * 0.2, rel=1e-10)

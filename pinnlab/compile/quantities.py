@@ -53,6 +53,8 @@ CLOSED_POINTS = 256
 """Trapezoid nodes on a closed curve lying wholly on the boundary."""
 _UNSUPPORTED = ("integrals are taken on boxes, 2-D and 3-D shapes (CSG trees included) and meshes; "
                 "this domain is a {}")
+TRACE_OFFSET = 1e-7
+"""Boundary integrands are evaluated this far inside (times the part's extent) and extrapolated."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,25 @@ class Quantities:
 
     def _values(self, q: Quantity, f: Callable[[Tensor], Tensor], parameters: Mapping[str, float],
                 dtype: torch.dtype, device: torch.device | str) -> Tensor:
+        if q.normals is None:
+            return self._integrand(q, f, parameters, torch.as_tensor(q.points, dtype=dtype, device=device))
+        # A boundary integrand is the trace from inside: fields imposed exactly through a distance
+        # function φ have one-sided derivatives on φ = 0 (φ behaves as |distance| there), which the
+        # formula at the boundary itself does not give. Evaluated at x − kδn, k = 1, 2, 3, and
+        # extrapolated to δ = 0 by the quadratic through them (error O(δ³)).
         x = torch.as_tensor(q.points, dtype=dtype, device=device)
-        normals = None if q.normals is None else torch.as_tensor(q.normals, dtype=dtype, device=device)
+        normals = torch.as_tensor(q.normals, dtype=dtype, device=device)
+        cols = list(self.spatial)
+        extent = float((x[:, cols].amax(0) - x[:, cols].amin(0)).max()) if len(x) else 0.0
+        scale = float(x[:, cols].abs().max()) if len(x) else 0.0
+        delta = max(TRACE_OFFSET * extent, 1e4 * torch.finfo(dtype).eps * scale, torch.finfo(dtype).tiny)
+        shift = torch.zeros_like(x)
+        shift[:, cols] = normals * delta
+        g1, g2, g3 = (self._integrand(q, f, parameters, x - k * shift, normals) for k in (1, 2, 3))
+        return 3 * g1 - 3 * g2 + g3
+
+    def _integrand(self, q: Quantity, f: Callable[[Tensor], Tensor], parameters: Mapping[str, float], x: Tensor,
+                   normals: Tensor | None = None) -> Tensor:
         reqs = self._requests(q.node)
         values = make_backend("autograd").plan(reqs, x.shape[1])(f, x, 0) if reqs else {}
 

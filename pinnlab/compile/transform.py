@@ -26,7 +26,11 @@ class JetArithmetic(Arithmetic):
         return a.primal.detach() if isinstance(a, TaylorValue) else super().value(a)
 
     def sqrt(self, a: Any) -> Any:
-        return a ** 0.5 if isinstance(a, TaylorValue) else torch.sqrt(a)
+        if not isinstance(a, TaylorValue):
+            return super().sqrt(a)
+        # zero jet where the value is exactly 0 (the square root has no derivatives there)
+        positive = (a.primal > 0).to(a.primal.dtype)
+        return ((a + (1.0 - positive)) ** 0.5) * positive
 
     def unsqueeze(self, a: Any) -> Any:
         return a.unsqueeze_last() if isinstance(a, TaylorValue) else a.unsqueeze(-1)

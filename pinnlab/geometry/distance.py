@@ -38,7 +38,10 @@ class Arithmetic:
         return a.detach() if isinstance(a, Tensor) else torch.as_tensor(a)
 
     def sqrt(self, a: Any) -> Any:
-        return torch.sqrt(a)
+        """``sqrt(a)`` whose derivatives are zero, not inf/NaN, where ``a`` is exactly 0 (an ADF's zero set)."""
+        positive = a > 0
+        root = torch.sqrt(torch.where(positive, a, torch.ones_like(a)))
+        return torch.where(positive, root, torch.zeros_like(root))
 
     def unsqueeze(self, a: Any) -> Any:
         return a.unsqueeze(-1)
