@@ -116,6 +116,29 @@ def test_taylor_mode_through_the_lift_matches_nested_autograd(case):
         assert (f(xb)[:, 0] - exact).abs().max() < 1e-12
 
 
+def test_derivatives_through_a_distance_function_are_finite_on_its_zero_set():
+    """Trimmed ADFs are square roots that vanish on their pieces: on the walls and at the outlet corners
+    of the step channel (where a do-nothing term needs u_x) both engines give finite derivatives of
+    dist(walls)*N, not NaN. (Where two parts with different values meet, the lift itself is not
+    differentiable.)"""
+    from pinnlab.equations.pinnacle_flows import step_domain
+
+    shape = step_domain()
+    walls = ("y_min", "y_max", "step")
+    ns = Namespace(fields=("u",), scalar_coords=("x", "y"), boundaries=tuple(shape.faces))
+    transform = OutputTransform({0: parse("dist(y_min, y_max, step)*u", ns)}, {"x": 0, "y": 1}, ["u"], {},
+                                {walls: shape.distance_function(list(walls))})
+    low, high = shape.bounding_box()
+    model = PINNModel(InputScaling(low, high), MLP(2, 1, 10, 2, "tanh", generator=gen(0)), transform=transform)
+    f = BoundModel(model.double(), parameters_of(model))
+    xb, _ = shape.sample_boundary(20, gen(7), faces=list(walls), dtype=F64)
+    x = torch.cat([torch.tensor([[4.0, 0.0], [4.0, 2.0]], dtype=F64), xb])
+    requests = [Derivative(0, "partial", (0,)), Derivative(0, "partial", (1,)), Derivative(0, "laplacian", (0, 1))]
+    for engine in ("autograd", "taylor"):
+        values = make_backend(engine).plan(requests, 2)(f, x)
+        assert all(torch.isfinite(values[r]).all() for r in requests), engine
+
+
 # -- building it from Dirichlet conditions -------------------------------------------------------
 def _problem(**conditions):
     pde = PDE(coordinates=["x", "y"], fields=["u"], equations={"laplace": "lap(u)"}, parameters={"a": 2.0})
