@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from pydantic import BaseModel
 
 from pinnlab.config import RunConfig, apply_overrides, load_config, parse_config, read_yaml, yaml_load
@@ -19,6 +20,7 @@ from pinnlab.config.build import (
 )
 from pinnlab.equations import get_equation
 from pinnlab.errors import ConfigError
+from pinnlab.nn import FourierFeatures
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -62,6 +64,8 @@ def test_solver_forms():
     ({**HEAT, "modle": {}}, ["cfg.yaml: unknown key 'modle' (did you mean 'model'?)"]),
     ({**HEAT, "model": {"widht": 3}}, ["cfg.yaml: unknown key 'model.widht' (did you mean 'width'?)"]),
     ({**HEAT, "model": {"fourier": {"sigm": 2}}}, ["unknown key 'model.fourier.sigm' (did you mean 'sigma'?)"]),
+    ({**HEAT, "model": {"fourier": {"sigma": {"t": -1, "x": 2}}}},
+     ["key 'model.fourier.sigma': the scales must be >= 0, at least one of them > 0"]),
     ({"problem": {"equation": "heat1d"}, "train": {"stesp": 3, "steps": 1}},
      ["unknown key 'train.stesp' (did you mean 'steps'?)"]),
     ({**HEAT, "sampling": {"zzz": 1}}, ["unknown key 'sampling.zzz' (valid keys: method, interior"]),
@@ -263,12 +267,34 @@ def test_direct_builders():
     ({"model": {"output": {"u": "q*u"}}}, "key 'model.output.u': output transform of 'u': unknown symbol 'q'"),
     ({"model": {"periodic": True}}, "key 'model.periodic': true, but the problem has no periodic condition"),
     ({"model": {"periodic": {"z": 1.0}}}, "key 'model.periodic.z': not a scalar coordinate"),
+    ({"model": {"fourier": {"sigma": {"x": 2.0}}}}, ("key 'model.fourier.sigma': no scale for coordinate 't' "
+                                                     "(give one scale for each of: t, x)")),
+    ({"model": {"fourier": {"sigma": {"t": 1, "x": 2, "z": 3}}}}, "key 'model.fourier.sigma': 'z' is not a coordinate"),
 ])
 def test_model_errors(section, message):
     cfg = parse_config({**HEAT, **section})
     problem = problem_from_config(cfg.problem)
     with pytest.raises(ConfigError, match=re.escape(message)):
         model_from_config(cfg.model, problem, geometry_of(problem), source="cfg.yaml")
+
+
+def test_fourier_scales_per_coordinate():
+    """Each input column's frequencies have the standard deviation named for its coordinate; the columns
+    of a periodic embedding (cos, sin of each harmonic) take the scale of the coordinate they embed."""
+    cfg = parse_config({**HEAT, "model": {"fourier": {"features": 20000, "sigma": {"t": 0.5, "x": 8.0}}}})
+    problem = problem_from_config(cfg.problem)
+    model = model_from_config(cfg.model, problem, geometry_of(problem))
+    spread = model.fourier.B.std(dim=1)
+    assert torch.allclose(spread, torch.tensor([0.5, 8.0], dtype=spread.dtype), rtol=0.03)
+    cfg = parse_config({"problem": {"equation": "allen_cahn1d"}, "train": {"steps": 1},
+                        "model": {"periodic": True, "harmonics": 2,
+                                  "fourier": {"features": 20000, "sigma": {"t": 0.5, "x": 8.0}}}})
+    problem = problem_from_config(cfg.problem)
+    model = model_from_config(cfg.model, problem, geometry_of(problem))
+    spread = model.fourier.B.std(dim=1)  # columns: t, cos(x), cos(2x), sin(x), sin(2x)
+    assert torch.allclose(spread, torch.tensor([0.5, 8, 8, 8, 8], dtype=spread.dtype), rtol=0.03)
+    with pytest.raises(ValueError, match="3 scales for 2 input columns"):
+        FourierFeatures(2, 4, [1.0, 2.0, 3.0])
 
 
 @pytest.mark.parametrize("section, message", [

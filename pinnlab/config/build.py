@@ -164,7 +164,8 @@ def model_from_config(cfg: ModelConfig, problem: Problem, geometry: Geometry,
     width_in = periodic.out_dim if periodic is not None else n_in
     fourier = None
     if cfg.fourier is not None:
-        fourier = FourierFeatures(width_in, cfg.fourier.features, cfg.fourier.sigma, cfg.fourier.trainable,
+        sigma = _fourier_scales(cfg.fourier.sigma, problem, periodic, source)
+        fourier = FourierFeatures(width_in, cfg.fourier.features, sigma, cfg.fourier.trainable,
                                   generator=generator)
         width_in = fourier.out_dim
     body = _body(cfg, pde.fields, width_in, generator, source)
@@ -248,6 +249,30 @@ def _body(cfg: ModelConfig, fields: list[str], width_in: int, generator: torch.G
                   generator=generator) for f, s in own_specs.items()}
     positive = {f: ("softplus" if s.positive is True else s.positive) for f, s in cfg.fields.items() if s.positive}
     return FieldNetworks(fields, shared, shared_fields, own, positive)
+
+
+def _fourier_scales(sigma: float | dict[str, float], problem: Problem, periodic: PeriodicEmbedding | None,
+                    source: str) -> float | list[float]:
+    """``model.fourier.sigma`` as the Fourier layer takes it: one scale, or one per column it sees."""
+    if not isinstance(sigma, dict):
+        return sigma
+    pde = problem.pde
+    names = [c.name for c in pde.coordinates]
+    unknown = sorted(set(sigma) - set(names))
+    missing = [n for n in names if n not in sigma]
+    if unknown or missing:
+        what = f"'{unknown[0]}' is not a coordinate" if unknown else f"no scale for coordinate '{missing[0]}'"
+        raise ConfigError(f"{source}: key 'model.fourier.sigma': {what} (give one scale for each of: "
+                          f"{', '.join(names)})")
+    per_column = []
+    for c in pde.coordinates:
+        per_column += [float(sigma[c.name])] * len(c.columns)
+    if periodic is None:
+        return per_column
+    # the periodic embedding passes the other columns through, then cos and sin of each periodic column
+    harmonics = periodic.frequencies.shape[1]
+    waves = [per_column[c] for c in periodic.periodic for _ in range(harmonics)]
+    return [per_column[c] for c in periodic.passthrough] + waves + waves
 
 
 def _periods(spec: dict[str, float] | bool, problem: Problem, low: list[float], high: list[float],

@@ -81,9 +81,19 @@ class ProblemConfig(Section):
 
 
 class FourierConfig(Section):
+    """Random Fourier features; ``sigma`` is one scale or one per coordinate (``{x: 5, t: 0.5}``)."""
+
     features: int = Field(64, ge=1)
-    sigma: float = Field(1.0, gt=0)
+    sigma: float | dict[str, float] = 1.0
     trainable: bool = False
+
+    @field_validator("sigma")
+    @classmethod
+    def positive_scales(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+        scales = v.values() if isinstance(v, dict) else [v]
+        if not scales or any(not s >= 0 for s in scales) or not any(s > 0 for s in scales):
+            raise ValueError("the scales must be >= 0, at least one of them > 0")
+        return v
 
 
 class FieldConfig(Section):

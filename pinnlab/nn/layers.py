@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -78,12 +79,20 @@ class InputScaling(nn.Module):
 
 
 class FourierFeatures(nn.Module):
-    """Random Fourier features [cos(2π B x), sin(2π B x)], B ~ N(0, sigma²) (Tancik et al. 2020)."""
+    """Random Fourier features [cos(2π B x), sin(2π B x)], B ~ N(0, sigma²) (Tancik et al. 2020).
 
-    def __init__(self, in_dim: int, n_features: int, sigma: float = 1.0, trainable: bool = False,
-                 generator: torch.Generator | None = None):
+    ``sigma`` is one scale for every input column or a sequence of one scale per column (anisotropic
+    features: a fine scale in one direction, a coarse one in time).
+    """
+
+    def __init__(self, in_dim: int, n_features: int, sigma: float | Sequence[float] = 1.0,
+                 trainable: bool = False, generator: torch.Generator | None = None):
         super().__init__()
-        b = torch.randn(in_dim, n_features, generator=generator, dtype=torch.get_default_dtype()) * sigma
+        b = torch.randn(in_dim, n_features, generator=generator, dtype=torch.get_default_dtype())
+        scale = torch.as_tensor(sigma, dtype=b.dtype)
+        if scale.ndim == 1 and scale.numel() != in_dim:
+            raise ValueError(f"FourierFeatures: {scale.numel()} scales for {in_dim} input columns")
+        b = b * (scale[:, None] if scale.ndim == 1 else scale)
         if trainable:
             self.B = nn.Parameter(b)
         else:
