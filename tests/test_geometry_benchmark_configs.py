@@ -242,6 +242,30 @@ def test_graded_quadrature_weights_estimate_the_uniform_mean():
         GradedSampler(sets, drawer, center=[0.0, 0.0], points=10)
 
 
+def test_graded_points_around_several_centres():
+    """Two lid corners of the unit square: ``points`` points near each, the weights still a quadrature."""
+    square = Rectangle((0, 0), (1, 1))
+    sets = {"interior": PointSet("interior", "interior", 3000)}
+    drawer = PointDrawer(square, gen(9), "sobol", F64)
+    corners = [[0.0, 1.0], [1.0, 1.0]]
+    sampler = GradedSampler(sets, drawer, center=corners, points=2000, radius=0.3, alpha=1.0)
+    batch = sampler.sample(0)["interior"]
+    assert batch.x.shape == (7000, 2) and bool(square.contains(batch.x).all())
+    graded = batch.x[3000:]
+    for k, c in enumerate(corners):
+        part = graded[2000 * k:2000 * (k + 1)]
+        assert float((part - torch.tensor(c, dtype=F64)).norm(dim=1).max()) < 0.3
+    assert float(batch.weights.mean()) == pytest.approx(1.0, rel=2e-2)
+    # mean of x² y over the square is 1/3 · 1/2
+    assert float((batch.weights * batch.x[:, 0] ** 2 * batch.x[:, 1]).mean()) == pytest.approx(1 / 6, rel=2e-2)
+    weighted = GradedSampler(sets, drawer, center=corners, points=10, radius=0.3, beta=1.0,
+                             quadrature=False).sample(0)["interior"]
+    nearest = torch.stack([(weighted.x - torch.tensor(c, dtype=F64)).norm(dim=1) for c in corners]).amin(0)
+    torch.testing.assert_close(weighted.weights, (nearest / 0.3).clamp(max=1) ** 2)
+    with pytest.raises(ValueError, match="'center' must be a list of 2 numbers"):
+        GradedSampler(sets, drawer, center=[[0.0, 1.0], [1.0]], points=10, radius=0.3)
+
+
 # -- the shipped configs, shrunk ---------------------------------------------------------------
 def _max_boundary_error(solution, faces=None):
     g = solution.geometry

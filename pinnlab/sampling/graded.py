@@ -5,13 +5,15 @@ uniform, Sobol or Latin hypercube) and adds ``points`` more in the ball of radiu
 ``radius`` around ``center`` (intersected with the domain), with density ∝ r^-α (r the
 distance to the centre; 0 <= α < d): the radius is ``R·u^(1/(d−α))`` with u uniform in
 (0, 1], the direction uniform on the sphere, points outside the domain drawn again.
+``center`` may also be a list of points (a cavity's two lid corners): each gets ``points``
+points in its own ball.
 
 Per-point weights (they multiply the squared residuals of every equation on the interior):
 
 * ``quadrature`` (default true): ``(n + m)/|Ω| / ρ(x)`` with ρ the density of all n + m
   points, so that the mean of the weighted squares estimates the same integral as uniform
   points do, resolved better near the centre;
-* ``beta`` (default 0): the factor ``min(r/R, 1)^(2β)``, a residual measured in the
+* ``beta`` (default 0): the factor ``min(r/R, 1)^(2β)`` (r the distance to the nearest centre), a residual measured in the
   weighted norm of Kondrat'ev / Babuška's weighted Sobolev spaces. At a re-entrant corner
   of interior angle ω the solution behaves as r^(π/ω) and is not in H², so the plain L2
   norm of Δu cannot be made small by smooth approximations; with β > 1 − π/ω the weighted
@@ -110,8 +112,8 @@ class GradedSampler(FixedSampler):
     """Fixed interior points plus ``points`` more graded towards ``center`` (see the module docstring)."""
 
     def __init__(self, point_sets: Mapping[str, PointSet], drawer: PointDrawer, resample_every: int = 0,
-                 center: Sequence[float] | None = None, points: int | None = None, radius: float | None = None,
-                 alpha: float = 1.0, beta: float = 0.0, quadrature: bool = True):
+                 center: Sequence[float] | Sequence[Sequence[float]] | None = None, points: int | None = None,
+                 radius: float | None = None, alpha: float = 1.0, beta: float = 0.0, quadrature: bool = True):
         super().__init__(point_sets, drawer, resample_every)
         if INTERIOR not in self.point_sets:
             raise ValueError(f"the graded sampler needs an '{INTERIOR}' point set (an equation)")
@@ -123,31 +125,34 @@ class GradedSampler(FixedSampler):
             raise ValueError(f"graded sampling: 'points' must be a whole number >= 1, got {points!r}")
         if not isinstance(quadrature, bool):
             raise TypeError(f"graded sampling: 'quadrature' must be true or false, got {quadrature!r}")
-        self.design = GradedDesign(drawer.geometry, center, radius, alpha)
+        several = isinstance(center, Sequence) and bool(center) and all(
+            isinstance(c, Sequence) and not isinstance(c, (str, bytes)) for c in center)
+        self.designs = [GradedDesign(drawer.geometry, c, radius, alpha) for c in (center if several else [center])]
         self.points = points
         self.beta = _number("beta", beta, 0.0)
         self.quadrature = quadrature
 
     def weights(self, x: Tensor, base: int) -> Tensor | None:
-        """Per-point weights of interior rows ``x`` (``base`` uniform and :attr:`points` graded ones in all)."""
+        """Per-point weights of interior rows ``x`` (``base`` uniform and :attr:`points` graded ones per centre)."""
         if not self.quadrature and self.beta == 0:
             return None
         w = torch.ones(x.shape[0], dtype=torch.float64)
         if self.quadrature:
             volume = float(self.drawer.geometry.volume())
-            rho = base / volume + self.points * self.design.density(x)
-            w = (base + self.points) / volume / rho
+            rho = base / volume + self.points * sum(d.density(x) for d in self.designs)
+            w = (base + self.points * len(self.designs)) / volume / rho
         if self.beta > 0:
-            w = w * (self.design.distance(x) / self.design.radius).clamp(max=1.0) ** (2 * self.beta)
+            nearest = torch.stack([d.distance(x) / d.radius for d in self.designs]).amin(dim=0)
+            w = w * nearest.clamp(max=1.0) ** (2 * self.beta)
         return w
 
     def refresh(self, step: int) -> None:
         super().refresh(step)
         ps = self.point_sets[INTERIOR]
         drawer = self.drawer
-        extra = self.design.draw(self.points, drawer.generator)
+        extra = torch.cat([d.draw(self.points, drawer.generator) for d in self.designs])
         if drawer.world > 1:
-            extra = extra[distributed.shard(self.points, drawer.rank, drawer.world)]
+            extra = extra[distributed.shard(len(extra), drawer.rank, drawer.world)]
         base = self.batches[INTERIOR]
         x = torch.cat([base.x, extra.to(device=base.x.device, dtype=base.x.dtype)])
         w = self.weights(x.detach().cpu(), ps.n)
