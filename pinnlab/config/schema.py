@@ -203,6 +203,9 @@ class TrainConfig(Section):
     #: discrepancy principle: level 1 on a data term weighted by 1/σ², whose loss is χ²/N)
     stop_below: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     stop_stalled: StallConfig | None = None
+    #: stop at the first logging step (train.log_every) after this many seconds of training in this
+    #: invocation; the run is saved as at its end, and --resume continues with a fresh budget
+    time_limit_s: float | None = Field(None, gt=0)
 
 
 class OutputConfig(Section):

@@ -34,6 +34,9 @@ from pinnlab.run.solution import Solution
 from pinnlab.run.stopping import StopRules
 from pinnlab.solvers import make_solver
 
+TIME_LIMIT = "time_limit"
+"""The ``rule`` of a run's ``stopped`` record when ``train.time_limit_s`` ended it."""
+
 
 class InterruptGuard:
     """Defers Ctrl-C to the end of the step in flight, so a checkpoint never holds a half-done step.
@@ -98,6 +101,7 @@ class Trainer:
                               list(program.terms) if program is not None else None, source,
                               getattr(setup, "weights", None))
         self.stopped: dict[str, Any] | None = None
+        self._wall_at_start = 0.0
 
     # -- checkpoints ----------------------------------------------------------------
     def sync_model(self) -> None:
@@ -152,7 +156,8 @@ class Trainer:
         torch.set_rng_state(ckpt["torch_rng"])
         self.wall_time = float(ckpt.get("wall_time", 0.0))
         self.last_info = dict(ckpt.get("last_info", {}))
-        self.stopped = ckpt.get("stopped") if self.stop.active else None  # without a rule: train on
+        stopped = ckpt.get("stopped") if self.stop.active else None  # without a rule: train on
+        self.stopped = None if stopped and stopped.get("rule") == TIME_LIMIT else stopped  # a fresh budget
         self.stop.load_state_dict(ckpt.get("stop_rules", {}))
         self.history.truncate(self.step)
         return ckpt
@@ -160,6 +165,7 @@ class Trainer:
     # -- loop ------------------------------------------------------------------------
     def run(self, resume: bool = False, progress: bool = True) -> None:
         saved = self.load_checkpoint() if resume else None
+        self._wall_at_start = self.wall_time  # train.time_limit_s counts this invocation's training only
         if saved is None and not distributed.is_distributed():
             self.good.keep(self.checkpoint_payload(None, None))  # the initial state (solver state: as initialised)
         bar = Progress(self.total_steps, self.step, self.problem.name, enabled=progress and self.writer)
@@ -271,6 +277,8 @@ class Trainer:
         self.last_info = info
         if self.stop.active:
             self.stopped = self.stop.check(objective, self.params, self.step)
+        if t.time_limit_s is not None and self.stopped is None and self.step % t.log_every == 0:
+            self.stopped = self._time_limit(t.time_limit_s)
         last = self.step == self.total_steps or self.stopped is not None
         log = self.step % t.log_every == 0 or last
         evaluate = self.step % t.eval_every == 0 or last
@@ -301,6 +309,12 @@ class Trainer:
                                                 if not k.endswith("_rel_error")})
         bar.update(self.step, self.wall_time)
         return state
+
+    def _time_limit(self, limit: float) -> dict[str, Any] | None:
+        """The record of ``train.time_limit_s`` if this invocation has trained that long (rank 0 decides)."""
+        spent = self.wall_time - self._wall_at_start
+        over = bool(distributed.broadcast_object(spent >= limit))
+        return {"rule": TIME_LIMIT, "step": self.step, "limit_s": limit, "seconds": round(spent, 3)} if over else None
 
     def _residual_probe(self, objective):
         """Residuals for an adaptive sampler: those the solver recorded at the start of the step when
