@@ -1,6 +1,7 @@
 """pinnlab on the PINNacle benchmark (Hao et al., NeurIPS 2024, arXiv 2306.08827).
 
     python benchmarks/pinnacle.py [CASE ...] [--quick] [--set KEY=VALUE ...] [--json FILE] [--keep DIR]
+    python benchmarks/pinnacle.py --record CASE=RUN_DIR [...]
 
 CASE is any key of ``CASES`` (default: all, one after the other). Each solves
 ``configs/CASE.yaml`` (plus the ``--set`` overrides) and prints one row: pinnlab's relative L2 error
@@ -8,7 +9,10 @@ CASE is any key of ``CASES`` (default: all, one after the other). Each solves
 training wall time, PINNacle's published L2RE for the vanilla PINN and for the best of its methods, and the ratio
 best / pinnlab (> 1: pinnlab is more accurate). Cases whose configuration is missing are listed
 with a note. ``--quick`` runs every case for a few steps on a shrunken set-up (a smoke test of the
-tooling, not a measurement). Results are merged into ``benchmarks/results/pinnacle.json``.
+tooling, not a measurement). ``--record CASE=RUN_DIR`` takes the row from a finished
+``pinnlab solve configs/CASE.yaml --out RUN_DIR`` instead of solving again, after checking that the
+run's saved configuration is the shipped one (its name and the progress bar aside). Results are merged
+into ``benchmarks/results/pinnacle.json``.
 
 The published figures are PINNacle's main-results table (Table 3 of the NeurIPS 2024 version:
 mean L2RE over repeated runs; the inverse case from its inverse-problem rows). ``PUBLISHED_NOTE``
@@ -181,6 +185,38 @@ def run_case(name: str, overrides: list[str], out: Path, quick: bool) -> dict[st
     return row
 
 
+#: keys that may differ between a recorded run and the shipped config (they do not change the solve)
+RECORD_IGNORES = ("name", "train.progress")
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def record_case(name: str, run_dir: Path) -> dict[str, Any]:
+    """The row of a finished run of ``configs/NAME.yaml``; refuses a run whose settings differ."""
+    from pinnlab.config import load_config
+
+    case = CASES[name]
+    shipped = _flat(load_config(ROOT / "configs" / f"{name}.yaml").model_dump())
+    ran = _flat(load_config(run_dir / "config.yaml").model_dump())
+    differ = sorted(k for k in set(shipped) | set(ran)
+                    if shipped.get(k) != ran.get(k) and not k.startswith(RECORD_IGNORES))
+    if differ:
+        raise SystemExit(f"{run_dir}: not a run of configs/{name}.yaml; it differs in " + ", ".join(
+            f"{k} ({ran.get(k)!r}, shipped {shipped.get(k)!r})" for k in differ[:5]))
+    m = json.loads((run_dir / "metrics.json").read_text())
+    rel = {k: float(v) for k, v in m.get("rel_l2", {}).items()}
+    value = figure(case, rel)
+    return {"case": name, "pinnacle": case.pinnacle, "config": f"configs/{name}.yaml",
+            "published_vanilla": case.vanilla, "published_best": case.best, "published_best_method": case.best_method,
+            "status": "recorded", "command": f"pinnlab solve configs/{name}.yaml", "steps": m["steps"],
+            "wall_time_s": m["wall_time_s"], "loss": m["loss"], "rel_l2": rel, "figure": value,
+            "ratio_best": (case.best / value) if value and case.best else None}
+
+
 def _fmt(value: float | None, spec: str = ".2e") -> str:
     return "–" if value is None else format(value, spec)
 
@@ -201,14 +237,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="config override applied to every case (repeatable)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "pinnacle.json")
     parser.add_argument("--keep", type=Path, default=None, help="keep the run directories under DIR")
+    parser.add_argument("--record", action="append", default=[], metavar="CASE=RUN_DIR",
+                        help="take a case's row from a finished run of its shipped config (repeatable)")
     args = parser.parse_args(argv)
-    unknown = [c for c in args.cases if c not in CASES]
+    recorded = dict(item.split("=", 1) for item in args.record if "=" in item)
+    if len(recorded) != len(args.record):
+        parser.error("--record takes CASE=RUN_DIR")
+    unknown = [c for c in [*args.cases, *recorded] if c not in CASES]
     if unknown:
         parser.error(f"unknown case {unknown[0]!r}; cases: {', '.join(CASES)}")
-    names = args.cases or list(CASES)
+    names = args.cases or ([] if recorded else list(CASES))
     results: dict[str, Any] = json.loads(args.json.read_text()) if args.json.exists() else {}
     results.setdefault("cases", {})
     print(f"{'case':<24} {'rel. L2':>10} {'train s':>8} {'vanilla':>10} {'best':>10} {'method':<9} {'ratio':>7}")
+    for name, run_dir in recorded.items():
+        row = record_case(name, Path(run_dir))
+        print(describe(row), flush=True)
+        row["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
+        results["cases"][name] = row
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         for name in names:

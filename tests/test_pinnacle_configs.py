@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 import pinnlab as pl
-from pinnlab.config import load_config
+from pinnlab.config import apply_overrides, load_config, read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["model.width=6", "model.depth=2", "sampling.interior=48", "sampling.boundary=16", "sampling.initial=16"]
@@ -76,3 +78,30 @@ def test_benchmark_quick_mode_prints_a_row_per_case(capsys, tmp_path):
     assert bench.figure(flows, {"u": 1e-3, "v": 2e-3, "p": 0.5}) == 2e-3  # velocity only
     assert bench.figure(bench.CASES["pinnacle_pinv"], {"u": 1e-1, "a": 3e-3}) == 3e-3
     assert bench.figure(bench.CASES["pinnacle_wave1d_c"], {"u": 4e-3}) == 4e-3
+
+
+def test_benchmark_records_a_finished_run_of_the_shipped_config(tmp_path, monkeypatch):
+    """``--record CASE=RUN_DIR`` takes the row from the run's metrics; a run with other settings is refused."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pinnacle_benchmark_record", ROOT / "benchmarks" / "pinnacle.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    # a shrunken copy of the Wave1d-C config stands in for the shipped one
+    shipped = tmp_path / "root" / "configs" / "pinnacle_wave1d_c.yaml"
+    shipped.parent.mkdir(parents=True)
+    small = [*SMALL, "output.resolution=[5, 9]", "train.steps=2", "output.vtk=false", "output.plots=false"]
+    shipped.write_text(yaml.safe_dump(apply_overrides(read_yaml(ROOT / "configs" / "pinnacle_wave1d_c.yaml"), small)))
+    monkeypatch.setattr(bench, "ROOT", tmp_path / "root")
+    run = tmp_path / "run"
+    solution = pl.solve(shipped, out=run, overrides=["train.progress=false"])
+    out = tmp_path / "results.json"
+    assert bench.main(["--json", str(out), "--record", f"pinnacle_wave1d_c={run}"]) == 0
+    row = json.loads(out.read_text())["cases"]["pinnacle_wave1d_c"]
+    assert row["status"] == "recorded" and row["steps"] == 2
+    assert row["figure"] == pytest.approx(solution.metrics["rel_l2"]["u"])
+    other = tmp_path / "other"
+    pl.solve(shipped, out=other, overrides=["train.progress=false", "model.width=7"])
+    with pytest.raises(SystemExit, match=r"not a run of configs/pinnacle_wave1d_c.yaml; it differs in model.width \(7"):
+        bench.main(["--json", str(out), "--record", f"pinnacle_wave1d_c={other}"])
