@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import pinnlab as pl
@@ -231,3 +232,17 @@ def test_running_out_of_memory_is_a_clear_error(tiny, write_yaml, cli, monkeypat
     monkeypatch.setattr(pinnlab.run, "make_setup", too_big)
     code, _, err = cli("validate", write_yaml(tiny()))
     assert code == 2 and err.startswith("error: out of memory: a size in the configuration") and "Traceback" not in err
+
+
+def test_resume_with_other_sampling_settings_draws_the_points_afresh(tiny, write_yaml, cli, tmp_path):
+    """The checkpoint's points belong to the old settings: a resume that changes ``sampling`` uses new ones."""
+    cfg = write_yaml(tiny(train={"checkpoint_every": 1}, sampling={"interior": 30}))
+    run = tmp_path / "run"
+    assert cli("solve", cfg, "--out", run)[0] == 0
+    code, _, err = cli("solve", cfg, "--out", run, "--resume", "--set", "train.steps=8", "--set", "sampling.interior=50")
+    assert code == 0, err
+    assert "points are drawn afresh" in err
+    batches = torch.load(run / rd.CHECKPOINT, weights_only=True)["sampler"]["batches"]
+    assert batches["interior"]["x"].shape[0] == 50
+    code, _, err = cli("solve", cfg, "--out", run, "--resume", "--set", "train.steps=10", "--set", "sampling.interior=50")
+    assert code == 0 and "afresh" not in err  # the same settings again: the saved points are kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,13 @@ def solve(config: Any, problem: Problem | None = None, out: str | Path | None = 
         resolved = cfg.model_dump(mode="json")
         if "python" in data.get("problem", {}):
             resolved["problem"] = {"python": problem.name}
+        redraw = resume and parallel.on_rank_zero(lambda: _sampling_changed(run_dir, resolved))
         if parallel.is_writer():  # on resume with other settings the old file becomes config.N.yaml
             rd.write_config(run_dir, resolved)
-        trainer = Trainer(cfg, setup, dev, run_dir, source, resolved)
+            if redraw:
+                print("note: the sampling settings differ from the run's; its points are drawn afresh with the new "
+                      "ones", file=sys.stderr)
+        trainer = Trainer(cfg, setup, dev, run_dir, source, resolved, redraw_points=redraw)
         show = cfg.train.progress if progress is None else progress
         trainer.run(resume=resume, progress=show)
         solution = trainer.finish()
@@ -120,6 +125,18 @@ def solve(config: Any, problem: Problem | None = None, out: str | Path | None = 
             solution.metrics["quantities"] = solution.quantities()
             rd.write_metrics(run_dir, solution.metrics)
         return solution
+
+
+def _sampling_changed(run_dir: Path, resolved: Mapping[str, Any]) -> bool:
+    """Whether a resumed run's ``sampling`` section differs from the one its directory was run with."""
+    path = run_dir / rd.CONFIG
+    if not path.exists():
+        return False
+    try:
+        before = read_yaml(path)
+    except ConfigError:
+        return False
+    return isinstance(before, Mapping) and before.get("sampling") != resolved.get("sampling")
 
 
 def load(run_dir: str | Path, problem: Problem | None = None, device: str = "cpu") -> Solution:

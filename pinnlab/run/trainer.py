@@ -72,8 +72,10 @@ class Trainer:
     """Owns the objects of one run and advances them stage by stage."""
 
     def __init__(self, cfg: Any, setup: RunSetup, device: torch.device, run_dir: Path, source: str,
-                 resolved: dict[str, Any]):
+                 resolved: dict[str, Any], redraw_points: bool = False):
         self.cfg, self.setup, self.device, self.run_dir, self.source = cfg, setup, device, run_dir, source
+        #: on resume: draw the points afresh (the sampling settings changed) instead of restoring them
+        self.redraw_points = redraw_points
         self.resolved = resolved
         self.problem = setup.problem
         self.model = setup.model
@@ -151,7 +153,8 @@ class Trainer:
             if key in self.params:
                 self.params[key] = value.to(self.params[key]).detach().clone().requires_grad_(True)
         self.step, self.stage_index, self.stage_step = ckpt["step"], ckpt["stage"], ckpt["stage_step"]
-        self.sampler.load_state_dict(ckpt["sampler"])
+        if not self.redraw_points:
+            self.sampler.load_state_dict(ckpt["sampler"])
         self.setup.load_state_dict(ckpt.get("setup", {}))
         torch.set_rng_state(ckpt["torch_rng"])
         self.wall_time = float(ckpt.get("wall_time", 0.0))
