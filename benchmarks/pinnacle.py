@@ -167,22 +167,31 @@ def run_case(name: str, overrides: list[str], out: Path, quick: bool) -> dict[st
     """Solve one case; its row of the table."""
     config = ROOT / "configs" / f"{name}.yaml"
     case = CASES[name]
-    row: dict[str, Any] = {"case": name, "pinnacle": case.pinnacle, "config": f"configs/{name}.yaml",
-                           "published_vanilla": case.vanilla, "published_best": case.best,
-                           "published_best_method": case.best_method}
+    row = _published_row(name)
     if not config.exists():
         row["status"] = "missing config"
         return row
     given = (quick_overrides(name, config) if quick else []) + overrides
     cpu = time.process_time()
     solution = pl.solve(config, out=out, overrides=["train.progress=false", *given])
-    m = solution.metrics
-    rel = {k: float(v) for k, v in m.get("rel_l2", {}).items()}
-    value = figure(case, rel)
-    row.update(status="quick" if quick else "run", overrides=given, steps=m["steps"], wall_time_s=m["wall_time_s"],
-               cpu_time_s=round(time.process_time() - cpu, 1), loss=m["loss"], rel_l2=rel, figure=value,
-               ratio_best=(case.best / value) if value and case.best else None)
+    row.update(status="quick" if quick else "run", overrides=given, cpu_time_s=round(time.process_time() - cpu, 1),
+               **_scored(case, solution.metrics))
     return row
+
+
+def _published_row(name: str) -> dict[str, Any]:
+    """The start of a case's row: its names and PINNacle's published figures."""
+    case = CASES[name]
+    return {"case": name, "pinnacle": case.pinnacle, "config": f"configs/{name}.yaml",
+            "published_vanilla": case.vanilla, "published_best": case.best, "published_best_method": case.best_method}
+
+
+def _scored(case: Case, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a run's ``metrics.json`` adds to the row: steps, time, loss, errors, the figure and its ratio."""
+    rel = {k: float(v) for k, v in metrics.get("rel_l2", {}).items()}
+    value = figure(case, rel)
+    return {"steps": metrics["steps"], "wall_time_s": metrics["wall_time_s"], "loss": metrics["loss"],
+            "rel_l2": rel, "figure": value, "ratio_best": (case.best / value) if value and case.best else None}
 
 
 #: keys that may differ between a recorded run and the shipped config (they do not change the solve)
@@ -207,14 +216,9 @@ def record_case(name: str, run_dir: Path) -> dict[str, Any]:
     if differ:
         raise SystemExit(f"{run_dir}: not a run of configs/{name}.yaml; it differs in " + ", ".join(
             f"{k} ({ran.get(k)!r}, shipped {shipped.get(k)!r})" for k in differ[:5]))
-    m = json.loads((run_dir / "metrics.json").read_text())
-    rel = {k: float(v) for k, v in m.get("rel_l2", {}).items()}
-    value = figure(case, rel)
-    return {"case": name, "pinnacle": case.pinnacle, "config": f"configs/{name}.yaml",
-            "published_vanilla": case.vanilla, "published_best": case.best, "published_best_method": case.best_method,
-            "status": "recorded", "command": f"pinnlab solve configs/{name}.yaml", "steps": m["steps"],
-            "wall_time_s": m["wall_time_s"], "loss": m["loss"], "rel_l2": rel, "figure": value,
-            "ratio_best": (case.best / value) if value and case.best else None}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {**_published_row(name), "status": "recorded", "command": f"pinnlab solve configs/{name}.yaml",
+            **_scored(case, metrics)}
 
 
 def _fmt(value: float | None, spec: str = ".2e") -> str:
